@@ -1,0 +1,5 @@
+import sys
+
+from medadv.cli import main
+
+sys.exit(main())

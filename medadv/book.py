@@ -1,0 +1,266 @@
+"""Execute the book's notebooks with a parameter profile (papermill), then build the HTML book (Jupyter Book 1.x).
+
+Why this shape: the notebooks are jupytext MyST files with a papermill ``parameters`` cell; the runner merges the
+profile, a per-notebook file and command-line overrides, validates them against the notebook's own parameters and
+``StudyConfig`` before any compute starts, executes into a temporary file and moves it into place only on success
+(a failed page leaves no output and no results table), and skips a page whose source, parameters and library code
+are unchanged. The book is then built from the executed notebooks with execution off, so nothing runs twice.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import yaml
+
+from medadv.config import ConfigError, StudyConfig, profile_parameters
+from medadv.store import atomic_write_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build"
+EXECUTED = BUILD / "executed"  # the staging source of the HTML book: _config.yml, _toc.yml, executed notebooks
+RESULTS = BUILD / "results"
+ENV_RESULTS = "MEDADV_RESULTS_DIR"
+
+
+class NotebookError(RuntimeError):
+    """A notebook failed while executing; the message names the notebook and the failing cell."""
+
+
+def toc_pages(root: Path = ROOT) -> list[str]:
+    """Page paths (without suffix, relative to the book root) in the order of ``_toc.yml``."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                pages.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return [str(Path(p).with_suffix("")) for p in pages]
+
+
+def resolve_notebook(name: str, root: Path = ROOT) -> Path:
+    """``book/t3_pretraining.md``, ``book/t3_pretraining`` or ``t3_pretraining`` → the page's source file."""
+    pages = toc_pages(root)
+    stem = Path(name).with_suffix("").name
+    for page in pages:
+        if Path(page).name == stem:
+            path = root / f"{page}.md"
+            if path.is_file():
+                return path
+    raise ConfigError(f"{name!r} is not a notebook of the book; notebooks: {', '.join(Path(p).name for p in pages)}")
+
+
+def declared_parameters(source: Path) -> dict[str, Any]:
+    """The names and default values of a notebook's papermill ``parameters`` cell."""
+    import jupytext
+
+    notebook = jupytext.read(source)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            values: dict[str, Any] = {}
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    values[node.targets[0].id] = ast.literal_eval(node.value)
+            return values
+    return {}
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """``key=value`` strings, values parsed as YAML (``eps=0.02``, ``archs=[resnet18]``, ``eps=2/255``)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"-p {pair!r}: expected key=value")
+        key, raw = pair.split("=", 1)
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"-p {pair!r}: the value is not valid YAML") from None
+    return out
+
+
+def notebook_parameters(source: Path, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Profile, then per-notebook file, then overrides: validated, restricted to the notebook's own parameters."""
+    declared = declared_parameters(source)
+    profile_values = profile_parameters(profile, source.stem)
+    unknown = sorted(set(profile_values) - StudyConfig.keys() - set(declared))
+    if unknown:
+        raise ConfigError(f"profile {profile!r} sets unknown parameter(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(sorted(StudyConfig.keys()))}")
+    not_declared = sorted(set(overrides) - set(declared))
+    if not_declared:
+        raise ConfigError(f"{source.name} has no parameter {', '.join(not_declared)}; "
+                          f"its parameters: {', '.join(declared)}")
+    params = {k: v for k, v in profile_values.items() if k in declared}
+    params.update(overrides)
+    if isinstance(params.get("store"), str) and not Path(params["store"]).expanduser().is_absolute():
+        params["store"] = str(Path.cwd() / params["store"])  # pages execute in book/: anchor to where medadv runs
+    merged = {**declared, **params}
+    StudyConfig.from_mapping({k: v for k, v in merged.items() if k in StudyConfig.keys()})  # raises on bad values
+    return params
+
+
+def library_fingerprint() -> str:
+    """Hash of medadv's source: a page re-runs when the code that computes it changes."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "medadv").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def stamp(source: Path, params: dict[str, Any], profile: str) -> str:
+    blob = json.dumps({"source": source.read_text(), "params": params, "profile": profile,
+                       "lib": library_fingerprint()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunResult:
+    name: str
+    output: Path
+    skipped: bool
+    seconds: float
+
+
+def executed_path(source: Path) -> Path:
+    return EXECUTED / source.relative_to(ROOT).with_suffix(".ipynb")
+
+
+def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, Any] | None = None,
+                 output: Path | None = None, force: bool = False, log_output: bool = False) -> RunResult:
+    """Execute one page with papermill; write the executed notebook and ``_build/results/<stem>.csv`` on success."""
+    import jupytext
+    import papermill
+
+    params = notebook_parameters(source, profile, overrides or {})
+    output = output or executed_path(source)
+    page_stamp = stamp(source, params, profile)
+    if not force and output.is_file() and (RESULTS / f"{source.stem}.csv").is_file():
+        existing = json.loads(output.read_text()).get("metadata", {}).get("medadv", {})
+        if existing.get("stamp") == page_stamp:
+            return RunResult(source.stem, output, True, 0.0)
+    start = time.perf_counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"medadv-{source.stem}-") as tmp:
+        tmp_dir = Path(tmp)
+        notebook = jupytext.read(source)
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        unexecuted = tmp_dir / f"{source.stem}.ipynb"
+        jupytext.write(notebook, unexecuted)
+        executed = tmp_dir / "executed.ipynb"
+        results_dir = tmp_dir / "results"
+        results_dir.mkdir()
+        try:
+            with _environment({ENV_RESULTS: str(results_dir), "MEDADV_NOTEBOOK": source.stem}):
+                papermill.execute_notebook(
+                    str(unexecuted), str(executed), parameters=params, kernel_name="python3",
+                    cwd=str(source.parent), progress_bar=False, log_output=log_output,
+                )
+        except papermill.PapermillExecutionError as error:
+            failed = BUILD / "failed" / f"{source.stem}.ipynb"
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            if executed.exists():
+                shutil.copyfile(executed, failed)
+            raise NotebookError(
+                f"{source.name} failed in cell {error.exec_count} ({error.ename}: {error.evalue}); "
+                f"the executed notebook with the traceback is {failed}"
+            ) from None
+        produced = sorted(results_dir.glob("*.csv"))
+        if not produced:
+            raise NotebookError(f"{source.name} ran but saved no results table (call medadv.book.save_results)")
+        data = json.loads(executed.read_text())
+        for cell in data["cells"]:  # readers see the parameters folded (a click away), not as the page's opening
+            tags = cell.get("metadata", {}).get("tags", [])
+            if {"parameters", "injected-parameters"} & set(tags) and "hide-input" not in tags:
+                cell["metadata"]["tags"] = [*tags, "hide-input"]
+        data.setdefault("metadata", {})["medadv"] = {"stamp": page_stamp, "profile": profile, "parameters": params}
+        atomic_write_bytes(output, json.dumps(data, indent=1).encode())
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        downloads = output.parent / "data"
+        downloads.mkdir(parents=True, exist_ok=True)
+        for csv in produced:
+            shutil.copyfile(csv, downloads / csv.name)
+            os.replace(csv, RESULTS / csv.name)
+    return RunResult(source.stem, output, False, time.perf_counter() - start)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the kernel papermill starts (it inherits ours), then restore them."""
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def save_results(frame: Any, name: str | None = None, *, key: str = "") -> Path:
+    """Save a notebook's tidy results (and extra tables, ``key``) as CSV.
+
+    Under the runner the file goes to a temporary folder that is moved into ``_build/results`` only if the whole
+    notebook succeeds; run by hand it goes straight to ``_build/results``. The page's own table is
+    ``<stem>.csv``; extra tables are ``<stem>-<key>.csv`` (offered as downloads on the page).
+    """
+    stem = name or os.environ.get("MEDADV_NOTEBOOK", "results")
+    folder = Path(os.environ.get(ENV_RESULTS, RESULTS))
+    path = folder / (f"{stem}-{key}.csv" if key else f"{stem}.csv")
+    atomic_write_bytes(path, frame.to_csv(index=False).encode())
+    return path
+
+
+def stage_book(root: Path = ROOT) -> None:
+    """Copy the book's configuration and static files next to the executed notebooks."""
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml", "references.bib"):
+        if (root / name).is_file():
+            shutil.copyfile(root / name, EXECUTED / name)
+    for folder in ("book/_static", "book/images"):
+        if (root / folder).is_dir():
+            shutil.copytree(root / folder, EXECUTED / folder, dirs_exist_ok=True)
+
+
+def build_html(root: Path = ROOT, *, strict: bool = False) -> Path:
+    """Build ``_build/html`` from the executed notebooks (Jupyter Book 1.x, execution off)."""
+    stage_book(root)
+    missing = [p for p in toc_pages(root) if not (EXECUTED / f"{p}.ipynb").is_file()]
+    if missing:
+        raise NotebookError(f"pages not executed yet: {', '.join(missing)}; run `medadv book` without --only first")
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(EXECUTED), "--path-output", str(BUILD / "jb"),
+               "--builder", "html"]
+    if strict:
+        command += ["-W", "-n", "--keep-going"]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise NotebookError(f"jupyter-book build failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
+    html = BUILD / "html"
+    built = BUILD / "jb" / "_build" / "html"
+    tmp = BUILD / "html.new"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(built, tmp)
+    shutil.rmtree(html, ignore_errors=True)
+    os.replace(tmp, html)
+    return html

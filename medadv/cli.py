@@ -1,0 +1,150 @@
+"""The ``medadv`` command: run a page, build the book, inspect data and the store, benchmark.
+
+User errors (an unknown profile, key, notebook or data set; a value of the wrong type) print one line naming the
+problem and what is allowed, and exit with status 2; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from medadv.book import NotebookError
+from medadv.config import ConfigError
+
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError,)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from medadv.data.base import DataError
+    from medadv.weights import WeightsError
+
+    return (*USER_ERRORS, DataError, WeightsError, FileNotFoundError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medadv", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute one notebook of the book with papermill")
+    run.add_argument("notebook", help="e.g. book/t3_pretraining.md")
+    run.add_argument("--profile", default="quick", help="params/<profile>.yaml (default: quick)")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a parameter (value parsed as YAML); repeatable")
+    run.add_argument("-o", "--output", type=Path, help="executed notebook path (default: _build/executed/...)")
+    run.add_argument("--force", action="store_true", help="execute even if nothing changed")
+    run.add_argument("--log-output", action="store_true", help="stream the notebook's output (progress bars)")
+
+    book = sub.add_parser("book", help="execute the book's notebooks and build the HTML book")
+    book.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
+    book.add_argument("--only", nargs="+", metavar="NAME", help="execute only these pages (the HTML needs all)")
+    book.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a parameter in every page that declares it")
+    book.add_argument("--force", action="store_true", help="execute every page even if nothing changed")
+    book.add_argument("--no-html", action="store_true", help="execute only; do not build the HTML")
+    book.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
+
+    store = sub.add_parser("store", help="list or clean the artifact store")
+    store.add_argument("action", choices=["ls", "gc"])
+    store.add_argument("--root", help="store location (default: $MEDADV_STORE or ~/.cache/medadv/store)")
+
+    bench = sub.add_parser("bench", help="speed benchmarks that print ratios")
+    bench.add_argument("what", choices=["attacks", "train"])
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark (see its --help)")
+
+    try:
+        from medadv.data.catalog import add_data_parser
+    except ImportError:  # pragma: no cover - the data catalog is part of the package
+        pass
+    else:
+        add_data_parser(sub)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from medadv.book import parse_overrides, resolve_notebook, run_notebook
+
+    source = resolve_notebook(args.notebook)
+    result = run_notebook(source, profile=args.profile, overrides=parse_overrides(args.param), output=args.output,
+                          force=args.force, log_output=args.log_output)
+    state = "unchanged, skipped" if result.skipped else f"executed in {result.seconds:.0f} s"
+    print(f"{result.name}: {state} -> {result.output}")
+    return 0
+
+
+def _book(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from medadv.book import ROOT, build_html, declared_parameters, parse_overrides, resolve_notebook, run_notebook, toc_pages
+
+    overrides = parse_overrides(args.param)
+    pages = [resolve_notebook(name) for name in args.only] if args.only else [ROOT / f"{p}.md" for p in toc_pages()]
+    start = time.perf_counter()
+    bar = tqdm(pages, desc=f"book ({args.profile})", unit="page")
+    for source in bar:
+        bar.set_postfix_str(source.stem)
+        declared = declared_parameters(source)
+        result = run_notebook(source, profile=args.profile, force=args.force, log_output=args.log_output,
+                              overrides={k: v for k, v in overrides.items() if k in declared})
+        tqdm.write(f"{result.name}: {'unchanged' if result.skipped else f'{result.seconds:.0f} s'}")
+    if not args.no_html and not args.only:
+        html = build_html()
+        print(f"book built in {time.perf_counter() - start:.0f} s: {html / 'index.html'}")
+    return 0
+
+
+def _store(args: argparse.Namespace) -> int:
+    from medadv.store import DEFAULT_ROOT, Store
+
+    store = Store(args.root or DEFAULT_ROOT)
+    if args.action == "gc":
+        print(f"removed {store.gc()} scratch directories from {store.root}")
+        return 0
+    total = 0
+    for entry in store.entries():
+        total += entry["bytes"]
+        print(f"{entry['kind']:8s} {entry['key']}  {entry['bytes'] / 1e6:8.2f} MB  {_short(entry['spec'])}")
+    print(f"{store.root}: {total / 1e6:.1f} MB")
+    return 0
+
+
+def _short(spec: dict) -> str:
+    if "model" in spec:
+        m = spec["model"]
+        return f"{m['domain']} {m['arch']}/{m['init']}/{m['data']}#{m['copy']}"
+    if "attack" in spec:
+        return f"{spec['attack']} eps={spec['eps']} on {spec['surrogate'][:8]}"
+    return f"target {str(spec.get('target'))[:8]} craft {str(spec.get('craft'))[:8]} {spec.get('perturbation') or 'clean'}"
+
+
+def _bench(args: argparse.Namespace) -> int:
+    if args.what == "attacks":
+        from medadv.bench_attacks import main as bench_main
+    else:
+        from medadv.bench_train import main as bench_main
+    return bench_main(args.args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"run": _run, "book": _book, "store": _store, "bench": _bench}
+    try:
+        if args.command == "data":
+            from medadv.data.catalog import run_data_command
+
+            return run_data_command(args)
+        return handlers[args.command](args)
+    except _user_errors() as error:
+        print(f"medadv: error: {error}", file=sys.stderr)
+        return 2
+    except NotebookError as error:
+        print(f"medadv: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("medadv: interrupted; finished units are kept in the store, re-run to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

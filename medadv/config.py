@@ -1,0 +1,215 @@
+"""A study's parameters: one typed, validated dataclass, read from notebook parameters or YAML profiles.
+
+Why one place: every notebook's papermill ``parameters`` cell, every ``params/*.yaml`` file and every ``-p key=value``
+on the command line end up here, so a typo or a wrong type is caught once, with a message that names the key and what
+is allowed, before any minute of training is spent.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from medadv.store import DEFAULT_ROOT
+
+
+class ConfigError(ValueError):
+    """A parameter is unknown, of the wrong type or out of range; the message names it and what is allowed."""
+
+
+def parse_eps(value: Any) -> float:
+    """An epsilon on the [0, 1] pixel scale, from a number or a string such as ``"2/255"``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"eps must be a number or a fraction string like '2/255', not {value!r}")
+    if isinstance(value, (int, float)):
+        eps = float(value)
+    elif isinstance(value, str):
+        try:
+            eps = float(Fraction(value.strip()))
+        except (ValueError, ZeroDivisionError):
+            raise ConfigError(f"eps {value!r} is not a number or a fraction like '2/255'") from None
+    else:
+        raise ConfigError(f"eps must be a number or a fraction string like '2/255', not {value!r}")
+    if not 0 <= eps <= 1:
+        raise ConfigError(f"eps {eps} is outside [0, 1]: eps is on the [0, 1] pixel scale (the paper's 0.02 is 0.01 here)")
+    return eps
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Every knob of the study. Defaults run in seconds on a CPU (the tests' size); profiles scale them up."""
+
+    # data
+    dataset: str = "synthetic"
+    domains: tuple[str, ...] = ("pathology",)
+    data_root: str | None = None
+    image_size: int = 32
+    n_dev: int = 200  # images in the development set d1 (train + validation); d2 has as many
+    n_test: int = 100
+    val_fraction: float = 0.2
+    # models and training
+    archs: tuple[str, ...] = ("tf_efficientnet_lite0", "tf_efficientnet_lite1")
+    inits: tuple[str, ...] = ("imagenet", "random")
+    weights_files: dict[str, str] = field(default_factory=dict)  # arch -> local ImageNet checkpoint
+    epochs_imagenet: int = 1
+    epochs_random: int = 1
+    batch_size: int = 64
+    lr_imagenet: float = 1e-3
+    lr_random: float = 3e-3
+    weight_decay: float = 1e-4
+    patience: int = 3
+    copies: int = 2  # independently trained copies per configuration (copy 2 is the "same everything" surrogate)
+    # attacks
+    attacks: tuple[str, ...] = ("fgsm", "pgd")
+    eps: float = 0.01
+    eps_grid: tuple[float, ...] = (0.005, 0.01, 0.02, 0.03)
+    pgd_steps: int = 20
+    pgd_alpha: float = 0.005
+    # statistics and execution
+    n_boot: int = 200
+    seed: int = 0
+    store: str = DEFAULT_ROOT
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in {"eps"}:
+                object.__setattr__(self, f.name, parse_eps(value))
+            elif f.name == "eps_grid":
+                object.__setattr__(self, f.name, tuple(parse_eps(v) for v in _as_sequence(f.name, value)))
+            elif f.type.startswith("tuple"):
+                object.__setattr__(self, f.name, tuple(_as_sequence(f.name, value)))
+        self._validate()
+
+    def _validate(self) -> None:
+        from medadv.attacks import ATTACKS
+        from medadv.data import DATASETS, domains_of
+        from medadv.models import INITS
+
+        _check_choice("dataset", self.dataset, DATASETS)
+        for domain in self.domains:
+            _check_choice("domains", domain, domains_of(self.dataset))
+        for init in self.inits:
+            _check_choice("inits", init, INITS)
+        for attack in self.attacks:
+            _check_choice("attacks", attack, ATTACKS)
+        _check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
+        for name in ("image_size", "n_dev", "n_test", "batch_size", "n_boot", "pgd_steps", "copies"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.image_size < 16:
+            raise ConfigError(f"image_size {self.image_size} is too small: use at least 16 pixels")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not self.archs:
+            raise ConfigError("archs is empty: name at least one timm architecture")
+
+    @classmethod
+    def keys(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = True) -> "StudyConfig":
+        """Build from a mapping (a notebook's globals, a YAML profile). ``strict`` rejects unknown keys."""
+        known = cls.keys()
+        unknown = sorted(set(values) - known)
+        if strict and unknown:
+            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        chosen = {k: v for k, v in values.items() if k in known}
+        types = {f.name: f.type for f in fields(cls)}
+        for key, value in chosen.items():
+            _check_type(key, value, types[key])
+        return cls(**chosen)
+
+    def replace(self, **changes: Any) -> "StudyConfig":
+        return dataclasses.replace(self, **changes)
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _as_sequence(name: str, value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise ConfigError(f"{name} must be a list, got {type(value).__name__} {value!r}")
+
+
+def _check_choice(name: str, value: Any, allowed: Any) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}: {value!r} is not allowed; allowed: {', '.join(map(str, allowed))}")
+
+
+def _check_type(key: str, value: Any, type_name: str) -> None:
+    """Type check of one parameter against the dataclass annotation (a string under postponed annotations)."""
+    if key in {"eps", "eps_grid"}:
+        return  # numbers or fraction strings, checked by parse_eps
+    ok: bool
+    if type_name == "bool":
+        ok = isinstance(value, bool)
+    elif type_name == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif type_name == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif type_name == "str":
+        ok = isinstance(value, str)
+    elif type_name == "str | None":
+        ok = value is None or isinstance(value, str)
+    elif type_name.startswith("tuple"):
+        ok = isinstance(value, (list, tuple, str))
+    elif type_name.startswith("dict"):
+        ok = isinstance(value, dict)
+    else:
+        ok = True
+    if not ok:
+        raise ConfigError(f"parameter {key}: expected {type_name}, got {type(value).__name__} {value!r}")
+
+
+PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
+
+
+def profile_path(profile: str, params_dir: Path = PARAMS_DIR) -> Path:
+    path = params_dir / f"{profile}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in params_dir.glob("*.yaml"))
+        raise ConfigError(f"unknown profile {profile!r}: no {path}; available profiles: {', '.join(available)}")
+    return path
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of parameter names to values")
+    return data
+
+
+def profile_parameters(profile: str, notebook_stem: str | None = None, params_dir: Path = PARAMS_DIR) -> dict[str, Any]:
+    """Parameters of a profile: ``params/<profile>.yaml``, then ``params/<profile>/<notebook>.yaml`` on top."""
+    values = read_yaml(profile_path(profile, params_dir))
+    if notebook_stem:
+        per_notebook = params_dir / profile / f"{notebook_stem}.yaml"
+        if per_notebook.is_file():
+            values.update(read_yaml(per_notebook))
+    return values
+
+
+def store_from_env(default: str) -> str:
+    return os.environ.get("MEDADV_STORE", default)

@@ -1,0 +1,86 @@
+"""The one in-memory shape every data set is turned into: uint8 images, labels, patient IDs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A data set is missing, malformed or inconsistent; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Labelled images of one domain.
+
+    images: uint8 array-like N×H×W×C (a numpy array, or a lazy reader with ``__getitem__`` on sorted index
+      arrays, ``__len__`` and ``shape``, such as an h5py dataset wrapper); kept uint8 until the batch is on the device.
+    labels: int64 (N,) class indices for single-label tasks, float32 (N, L) multi-hot for multi-label tasks.
+    patients: (N,) patient identifiers (str), so every split is patient-level.
+    label_names: the class names (single-label) or output names (multi-label).
+    """
+
+    images: Any
+    labels: np.ndarray
+    patients: np.ndarray
+    label_names: tuple[str, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if len(self.labels) != n or len(self.patients) != n:
+            raise DataError(
+                f"images ({n}), labels ({len(self.labels)}) and patients ({len(self.patients)}) differ in length"
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.labels.ndim == 2
+
+    @property
+    def num_outputs(self) -> int:
+        """Model outputs: one logit per class (softmax) or per label (sigmoid)."""
+        return self.labels.shape[1] if self.multilabel else len(self.label_names)
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[-1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[1])
+
+    def subset(self, index: np.ndarray) -> "ImageSet":
+        index = np.sort(np.asarray(index, dtype=np.int64))
+        images = self.images[index] if len(index) else np.zeros((0, *self.images.shape[1:]), np.uint8)
+        return ImageSet(np.asarray(images), self.labels[index], self.patients[index], self.label_names, dict(self.meta))
+
+    def positives(self) -> np.ndarray:
+        """Number of positive images per label (multi-label) or per class (single-label)."""
+        if self.multilabel:
+            return self.labels.sum(axis=0).astype(np.int64)
+        return np.bincount(self.labels, minlength=len(self.label_names))
+
+
+@dataclass(frozen=True)
+class DomainData:
+    """What a data set offers one domain: a development pool (split later into the paper's d1, d2, ... patient-wise),
+    a fixed test set that is in no development set, and optional other-source pools (other camera, scanner, stain)."""
+
+    pool: ImageSet
+    test: ImageSet
+    sources: dict[str, ImageSet] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        shared = set(self.pool.patients.tolist()) & set(self.test.patients.tolist())
+        if shared:
+            example = sorted(shared)[:3]
+            raise DataError(
+                f"{len(shared)} patients are in both the development pool and the test set (e.g. {example}); "
+                "fix the split file so that every patient is in one of them"
+            )

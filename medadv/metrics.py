@@ -1,0 +1,300 @@
+"""What the study measures: AUC (mean over labels for multi-label), perc_clean, flip rate, transferability,
+perceptibility, and patient-level bootstrap confidence intervals for all of them.
+
+The bootstrap is vectorised: a resample is a row of per-image counts (weights), and statistics that know weights
+(:func:`auc`, :func:`perc_clean_auc`, via their ``weighted`` attribute) evaluate all resamples at once. Any other
+``stat_fn(y, *scores) -> float`` works too, one resample at a time.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+from scipy.special import expit
+from sklearn.metrics import roc_auc_score
+
+ArrayLike = Any
+
+# ---------------------------------------------------------------------------------------------------------- scores
+
+
+def scores_from_logits(logits: ArrayLike, multilabel: bool) -> np.ndarray:
+    """Model logits → the scores AUC is computed on: softmax P(class 1) for 2 classes, sigmoids for multi-label."""
+    z = logits.detach().float().cpu().numpy() if hasattr(logits, "detach") else np.asarray(logits, np.float64)
+    z = z.astype(np.float64)
+    if z.ndim != 2:
+        raise ValueError(f"logits must be N×K, got shape {z.shape}")
+    if multilabel:
+        return expit(z)
+    if z.shape[1] != 2:
+        raise ValueError(f"single-label AUC needs 2-class logits (N×2), got N×{z.shape[1]}")
+    return expit(z[:, 1] - z[:, 0])  # = softmax[:, 1], stable for large logits
+
+
+# ---------------------------------------------------------------------------------------------------------- AUC
+
+
+def _check_scores(y: np.ndarray, scores: np.ndarray) -> None:
+    if y.shape != scores.shape:
+        raise ValueError(
+            f"labels {y.shape} and scores {scores.shape} differ in shape: binary tasks take P(positive) (N,), "
+            "multi-label tasks one score per label (N, L)"
+        )
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or inf: check the model's outputs")
+
+
+def _labels_with_both_classes(y: np.ndarray) -> np.ndarray:
+    pos = (y > 0).sum(axis=0)
+    return np.flatnonzero((pos > 0) & (pos < len(y)))
+
+
+def auc(y: ArrayLike, scores: ArrayLike) -> float:
+    """ROC AUC (sklearn): binary (y 0/1 (N,), scores P(positive) (N,)) or multi-label (y, scores (N, L)): the mean over
+    labels that have both classes, as the paper's mean AUC over the 15 chest X-ray outputs."""
+    y, scores = np.asarray(y), np.asarray(scores, np.float64)
+    _check_scores(y, scores)
+    if y.ndim == 1:
+        if len(np.unique(y)) != 2:
+            raise ValueError(f"AUC needs both classes among the labels, got {np.unique(y).tolist()}")
+        return float(roc_auc_score(y, scores))
+    keep = _labels_with_both_classes(y)
+    if not len(keep):
+        raise ValueError("no label has both positive and negative images: AUC is undefined")
+    return float(np.mean([roc_auc_score(y[:, j], scores[:, j]) for j in keep]))
+
+
+def _binary_auc_weighted(positive: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """AUC of every weight row w (B, N) at once: the Mann–Whitney statistic with ties counted half (= sklearn)."""
+    order = np.argsort(s, kind="stable")
+    s_sorted = s[order]
+    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])  # groups of tied scores
+    ws = w[:, order]
+    pos_sorted = positive[order]
+    p = np.add.reduceat(ws * pos_sorted, starts, axis=1)
+    q = np.add.reduceat(ws * ~pos_sorted, starts, axis=1)
+    below = np.cumsum(q, axis=1) - q
+    num = (p * (below + 0.5 * q)).sum(axis=1)
+    den = p.sum(axis=1) * q.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def auc_weighted(w: np.ndarray, y: ArrayLike, scores: ArrayLike) -> np.ndarray:
+    """:func:`auc` under per-image weights (B, N) (bootstrap counts), one value per row; multi-label rows average the
+    labels that have both classes in that row."""
+    y, scores = np.asarray(y), np.asarray(scores, np.float64)
+    _check_scores(y, scores)
+    w = np.asarray(w, np.float64)
+    if y.ndim == 1:
+        return _binary_auc_weighted(y > 0, scores, w)
+    per_label = np.stack([_binary_auc_weighted(y[:, j] > 0, scores[:, j], w) for j in _labels_with_both_classes(y)])
+    with warnings.catch_warnings():  # an all-NaN row (no label with both classes) stays NaN, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(per_label, axis=0)
+
+
+auc.weighted = auc_weighted  # type: ignore[attr-defined]
+
+
+def perc_clean(auc_adv: float, auc_clean: float) -> float:
+    """The paper's headline metric: AUC on adversarial images as a percentage of the clean AUC."""
+    return auc_adv / auc_clean * 100
+
+
+def perc_clean_auc(y: ArrayLike, scores_clean: ArrayLike, scores_adv: ArrayLike) -> float:
+    """perc_clean from labels and the target's scores on clean and on attacked images."""
+    return perc_clean(auc(y, scores_adv), auc(y, scores_clean))
+
+
+def _perc_clean_auc_weighted(w: np.ndarray, y: ArrayLike, scores_clean: ArrayLike,
+                             scores_adv: ArrayLike) -> np.ndarray:
+    return perc_clean(auc_weighted(w, y, scores_adv), auc_weighted(w, y, scores_clean))
+
+
+perc_clean_auc.weighted = _perc_clean_auc_weighted  # type: ignore[attr-defined]
+
+
+def success_rate(y: ArrayLike, pred_clean: ArrayLike, pred_adv: ArrayLike) -> float:
+    """Share of correctly classified clean images whose predicted class flips under attack (NaN if none correct)."""
+    y, pred_clean, pred_adv = np.asarray(y), np.asarray(pred_clean), np.asarray(pred_adv)
+    if not y.shape == pred_clean.shape == pred_adv.shape or y.ndim != 1:
+        raise ValueError("success_rate takes class predictions (N,) for single-label tasks, all of one shape")
+    correct = pred_clean == y
+    return float(np.mean(pred_adv[correct] != pred_clean[correct])) if correct.any() else float("nan")
+
+
+def transferability(bb_drop: ArrayLike, wb_drop: ArrayLike) -> Any:
+    """Black-box AUC decrease ÷ white-box decrease (same target, images, attack, eps): 1 = transfers fully.
+    NaN where the white-box attack decreased nothing."""
+    bb, wb = np.asarray(bb_drop, np.float64), np.asarray(wb_drop, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(wb != 0, bb / np.where(wb != 0, wb, 1), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+# ---------------------------------------------------------------------------------------------------------- perceptibility
+
+
+def _clean_and_delta(images_uint8_nhwc: ArrayLike, delta: ArrayLike,
+                     image_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Clean images and the effective perturbation clip(x + delta, 0, 1) − x, both N×H×W×C float64 in [0, 1]."""
+    from medadv.attacks import images_to_tensor  # torch only where needed
+
+    x = images_to_tensor(images_uint8_nhwc, "cpu", image_size).numpy().astype(np.float64)
+    d = np.asarray(delta, np.float64)
+    if d.shape != x.shape:
+        raise ValueError(f"delta {d.shape} does not match the images {x.shape}: pass the image_size used by craft")
+    d = np.clip(x + d, 0, 1) - x
+    return x.transpose(0, 2, 3, 1), d.transpose(0, 2, 3, 1)
+
+
+def perceptibility(images_uint8_nhwc: ArrayLike, delta: ArrayLike, image_size: int | None = None,
+                   per_image: bool = False) -> dict[str, Any]:
+    """PSNR (dB), SSIM (skimage), L∞ and L2 norms of the perturbation, per image or as means over images.
+
+    images: the clean uint8 N×H×W×C images; delta: N×C×H×W perturbations as :func:`medadv.attacks.craft` returns.
+    PSNR is inf for an image left unchanged.
+    """
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    x, d = _clean_and_delta(images_uint8_nhwc, delta, image_size)
+    side = min(x.shape[1:3])
+    win = min(7, side if side % 2 else side - 1)
+    with np.errstate(divide="ignore"):
+        psnr_ = np.array([peak_signal_noise_ratio(a, a + e, data_range=1.0) for a, e in zip(x, d)])
+    ssim_ = np.array([structural_similarity(a, a + e, data_range=1.0, channel_axis=-1, win_size=win)
+                      for a, e in zip(x, d)])
+    flat = d.reshape(len(d), -1)
+    out = {"psnr": psnr_, "ssim": ssim_, "linf": np.abs(flat).max(axis=1), "l2": np.linalg.norm(flat, axis=1)}
+    return out if per_image else {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def psnr(images_uint8_nhwc: ArrayLike, delta: ArrayLike, image_size: int | None = None) -> float:
+    """Mean PSNR (dB, data range 1) of clip(x + delta) against x."""
+    return perceptibility(images_uint8_nhwc, delta, image_size)["psnr"]
+
+
+def ssim(images_uint8_nhwc: ArrayLike, delta: ArrayLike, image_size: int | None = None) -> float:
+    """Mean SSIM (skimage, 7×7 window or the image side if smaller) of clip(x + delta) against x."""
+    return perceptibility(images_uint8_nhwc, delta, image_size)["ssim"]
+
+
+def linf(images_uint8_nhwc: ArrayLike, delta: ArrayLike, image_size: int | None = None) -> float:
+    """Mean over images of the effective perturbation's L∞ norm ([0, 1] scale)."""
+    _, d = _clean_and_delta(images_uint8_nhwc, delta, image_size)
+    return float(np.abs(d.reshape(len(d), -1)).max(axis=1).mean())
+
+
+def l2(images_uint8_nhwc: ArrayLike, delta: ArrayLike, image_size: int | None = None) -> float:
+    """Mean over images of the effective perturbation's L2 norm ([0, 1] scale)."""
+    _, d = _clean_and_delta(images_uint8_nhwc, delta, image_size)
+    return float(np.linalg.norm(d.reshape(len(d), -1), axis=1).mean())
+
+
+# ---------------------------------------------------------------------------------------------------------- bootstrap
+
+
+def resample_weights(y: ArrayLike, groups: ArrayLike | None = None, *, n_boot: int = 200, seed: int = 0,
+                     stratify: bool = True) -> np.ndarray:
+    """Bootstrap resamples as per-image counts (n_boot, N).
+
+    Units are patients when ``groups`` is given (a drawn patient brings all its images), images otherwise. With
+    ``stratify``, units are drawn with replacement within each stratum, keeping its size: the label (single-label) or
+    any-positive (multi-label); a patient belongs to the stratum of its highest label / any positive image. So every
+    resample keeps the class balance and both classes for AUC.
+    """
+    y = np.asarray(y)
+    n = len(y)
+    if n == 0:
+        raise ValueError("no images to resample")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    key = (y > 0).any(axis=1).astype(np.int64) if y.ndim == 2 else y.astype(np.int64)
+    if groups is None:
+        unit_of = np.arange(n)
+        unit_key = key
+    else:
+        groups = np.asarray(groups)
+        if len(groups) != n:
+            raise ValueError(f"{len(groups)} group ids for {n} images")
+        _, unit_of = np.unique(groups, return_inverse=True)
+        unit_key = np.full(unit_of.max() + 1, np.iinfo(np.int64).min)
+        np.maximum.at(unit_key, unit_of, key)
+    n_units = len(unit_key)
+    rng = np.random.default_rng(seed)
+    counts = np.zeros(n_boot * n_units, np.int64)
+    strata = [np.flatnonzero(unit_key == k) for k in np.unique(unit_key)] if stratify else [np.arange(n_units)]
+    rows = (np.arange(n_boot) * n_units)[:, None]
+    for members in strata:
+        drawn = members[rng.integers(0, len(members), (n_boot, len(members)))]
+        counts += np.bincount((rows + drawn).ravel(), minlength=n_boot * n_units)
+    return counts.reshape(n_boot, n_units)[:, unit_of]
+
+
+def _stat_over(stat_fn: Callable[..., float], w: np.ndarray, y: np.ndarray, scores: tuple) -> np.ndarray:
+    weighted = getattr(stat_fn, "weighted", None)
+    if weighted is not None:
+        return np.asarray(weighted(w, y, *scores), np.float64)
+    out = np.empty(len(w))
+    for b, row in enumerate(w):
+        idx = np.repeat(np.arange(len(row)), row)
+        try:
+            out[b] = stat_fn(y[idx], *(s[idx] for s in scores))
+        except ValueError:  # a degenerate resample (e.g. one class, unstratified)
+            out[b] = np.nan
+    return out
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    if not 0 < level < 1:
+        raise ValueError(f"level is a coverage in (0, 1), got {level}")
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(finite, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def _as_tuple(scores: Any) -> tuple[np.ndarray, ...]:
+    return tuple(np.asarray(s) for s in scores) if isinstance(scores, (tuple, list)) else (np.asarray(scores),)
+
+
+def bootstrap(stat_fn: Callable[..., float], y: ArrayLike, *scores: ArrayLike, groups: ArrayLike | None = None,
+              n_boot: int = 200, seed: int = 0, stratify: bool = True, level: float = 0.95) -> dict[str, float]:
+    """A statistic with a percentile bootstrap CI: {value, ci_low, ci_high, n_boot}.
+
+    value is stat_fn(y, *scores) on all images; the interval resamples patients (``groups``) or images, stratified
+    (:func:`resample_weights`), seeded. Resamples where the statistic is undefined are left out.
+    """
+    y = np.asarray(y)
+    scores_ = tuple(np.asarray(s) for s in scores)
+    w = resample_weights(y, groups, n_boot=n_boot, seed=seed, stratify=stratify)
+    lo, hi = _interval(_stat_over(stat_fn, w, y, scores_), level)
+    return {"value": float(stat_fn(y, *scores_)), "ci_low": lo, "ci_high": hi, "n_boot": n_boot}
+
+
+def paired_bootstrap(stat_fn: Callable[..., float], y: ArrayLike, scores_a: Any, scores_b: Any, *,
+                     groups: ArrayLike | None = None, n_boot: int = 200, seed: int = 0, stratify: bool = True,
+                     level: float = 0.95) -> dict[str, Any]:
+    """The difference stat(a) − stat(b) on the same images, with a CI from the same resamples for both.
+
+    scores_a, scores_b: one score array, or a tuple of arrays passed as stat_fn(y, *scores), e.g.
+    ``paired_bootstrap(perc_clean_auc, y, (clean, adv_pretrained), (clean, adv_random))``.
+    Returns {value, ci_low, ci_high, excludes_zero, value_a, value_b, n_boot}.
+    """
+    y = np.asarray(y)
+    a, b = _as_tuple(scores_a), _as_tuple(scores_b)
+    w = resample_weights(y, groups, n_boot=n_boot, seed=seed, stratify=stratify)
+    lo, hi = _interval(_stat_over(stat_fn, w, y, a) - _stat_over(stat_fn, w, y, b), level)
+    va, vb = float(stat_fn(y, *a)), float(stat_fn(y, *b))
+    return {"value": va - vb, "ci_low": lo, "ci_high": hi, "excludes_zero": bool(lo > 0 or hi < 0),
+            "value_a": va, "value_b": vb, "n_boot": n_boot}
+
+
+def perc_clean_ci(y: ArrayLike, scores_clean: ArrayLike, scores_adv: ArrayLike, groups: ArrayLike | None = None,
+                  n_boot: int = 200, seed: int = 0, stratify: bool = True, level: float = 0.95) -> dict[str, float]:
+    """perc_clean with a bootstrap CI; numerator and denominator AUCs come from the same resample."""
+    return bootstrap(perc_clean_auc, y, scores_clean, scores_adv, groups=groups, n_boot=n_boot, seed=seed,
+                     stratify=stratify, level=level)

@@ -1,0 +1,377 @@
+"""The study's units of work (train, craft, predict), cached in the store, and the tidy results built from them.
+
+A *target* and a *surrogate* are both ``ModelSpec``s: a domain, an architecture, an initialisation, a development set
+and a copy index. Copy 2 of a configuration is trained independently of copy 1 (its own seed for init, data order and
+augmentation): it is the paper's "same architecture, init and data" surrogate, never the target itself (that pair is
+the white-box reference). Adversarial sets are crafted once per surrogate, attack and eps on the fixed test set and
+reused for every target. Notebooks call ``Study`` methods and get DataFrames; nothing here plots.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from medadv import attacks, metrics
+from medadv.config import StudyConfig
+from medadv.data import DataSpec, development_set, test_set
+from medadv.models import Classifier, ModelInfo, create_model
+from medadv.store import Store, spec_key
+from medadv.train import AUGMENT_BY_DOMAIN, TrainSettings, predict, train
+
+# Bump a stage's version when its code changes what it computes: old store entries are then not reused.
+VERSIONS = {"train": "1", "craft": "1", "evaluate": "1"}
+PERTURBATIONS = ("adversarial", "shuffled")
+RESULT_COLUMNS = [
+    "domain", "target_arch", "target_init", "target_data", "target_copy", "surrogate_arch", "surrogate_init",
+    "surrogate_data", "surrogate_copy", "threat", "attack", "eps", "perturbation", "metric", "value", "ci_low",
+    "ci_high", "n_images", "seed",
+]
+
+
+_LOADED: dict[tuple[str, str], Classifier] = {}  # trained models already read in this process
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The identity of one trained model within a study."""
+
+    domain: str
+    arch: str
+    init: str
+    data: str = "d1"
+    copy: int = 1
+
+    def label(self) -> str:
+        return f"{self.arch}/{self.init}/{self.data}#{self.copy}"
+
+
+@dataclass(frozen=True)
+class TrainUnit:
+    """Train one model (``ModelSpec``) on its development set; stores ``model.safetensors`` and ``history.json``."""
+
+    model: ModelSpec
+    data: DataSpec
+    settings: TrainSettings
+    weights_file: str | None = None
+    device: str = "cpu"
+    data_root: str | None = None
+    progress: bool = True
+    stage: str = field(default="train", init=False)
+
+    def spec(self) -> dict[str, Any]:
+        return {"model": asdict(self.model), "data": asdict(self.data), "settings": asdict(self.settings),
+                "weights_file": self.weights_file}
+
+    def key(self) -> str:
+        return spec_key(self.stage, self.spec(), VERSIONS[self.stage])
+
+    def describe(self) -> str:
+        return f"train {self.model.domain} {self.model.label()}"
+
+    def done(self, store: Store) -> bool:
+        return store.has(self.stage, self.key())
+
+    def build(self, init: str | None = None) -> Classifier:
+        """The untrained model; ``init="random"`` gives a cheap skeleton for loading trained weights into."""
+        train_set, _ = development_set(self.data, self.model.data, self.data_root)
+        init = init or self.model.init
+        return create_model(
+            self.model.arch, init, train_set.num_outputs, in_chans=train_set.channels, multilabel=train_set.multilabel,
+            weights_file=self.weights_file if init == "imagenet" else None, seed=self.settings.seed,
+        )
+
+    def run(self, store: Store) -> Path:
+        def compute(out: Path) -> None:
+            from safetensors.torch import save_file
+
+            train_set, val_set = development_set(self.data, self.model.data, self.data_root)
+            model = self.build()
+            history = train(
+                model, train_set, val_set, self.settings, device=self.device, image_size=self.data.image_size,
+                checkpoint=store.partial(self.key()) / "last.pt", progress=self.progress, description=self.describe(),
+            )
+            state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            save_file(state, str(out / "model.safetensors"))
+            info = {**asdict(model.info), "history": history, "n_train": len(train_set), "n_val": len(val_set),
+                    "device": self.device}
+            (out / "history.json").write_text(json.dumps(info, indent=1))
+
+        return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
+
+    def load(self, store: Store) -> Classifier:
+        """The trained model (training it first if the store lacks it), in eval mode on the unit's device."""
+        from safetensors.torch import load_file
+
+        cache_key = (str(store.root), self.key())
+        if cache_key in _LOADED:
+            return _LOADED[cache_key]
+        path = self.run(store)
+        model = self.build(init="random")
+        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        info = json.loads((path / "history.json").read_text())
+        model.info = ModelInfo(**{k: info[k] for k in ModelInfo.__dataclass_fields__})
+        if len(_LOADED) >= 16:  # a few models per page are reused many times; keep memory bounded
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[cache_key] = model.to(self.device).eval()
+        return _LOADED[cache_key]
+
+    def history(self, store: Store) -> dict[str, Any]:
+        return json.loads((self.run(store) / "history.json").read_text())
+
+
+@dataclass(frozen=True)
+class CraftUnit:
+    """Adversarial perturbations of the test set, crafted on one surrogate: ``delta.npy`` (float16, N×C×H×W)."""
+
+    surrogate: TrainUnit
+    attack: str
+    eps: float
+    params: tuple[tuple[str, Any], ...] = ()
+    batch_size: int = 64
+    stage: str = field(default="craft", init=False)
+
+    def spec(self) -> dict[str, Any]:
+        return {"surrogate": self.surrogate.key(), "attack": self.attack, "eps": self.eps, "params": dict(self.params)}
+
+    def key(self) -> str:
+        return spec_key(self.stage, self.spec(), VERSIONS[self.stage])
+
+    def describe(self) -> str:
+        return f"craft {self.attack} eps={self.eps:g} on {self.surrogate.model.domain} {self.surrogate.model.label()}"
+
+    def done(self, store: Store) -> bool:
+        return store.has(self.stage, self.key())
+
+    def run(self, store: Store) -> Path:
+        def compute(out: Path) -> None:
+            model = self.surrogate.load(store)
+            test = test_set(self.surrogate.data, self.surrogate.data_root)
+            delta = attacks.craft(
+                model, test.images, test.labels, attack=self.attack, eps=self.eps, batch_size=self.batch_size,
+                device=self.surrogate.device, image_size=self.surrogate.data.image_size, seed=self.surrogate.settings.seed,
+                **dict(self.params),
+            )
+            np.save(out / "delta.npy", delta)
+
+        return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
+
+    def delta(self, store: Store, perturbation: str = "adversarial") -> np.ndarray:
+        """The perturbation as crafted, or its spatially shuffled control (same values, random pixel positions)."""
+        delta = np.load(self.run(store) / "delta.npy")
+        if perturbation == "adversarial":
+            return delta
+        if perturbation == "shuffled":
+            seed = int(self.key()[:8], 16)
+            return attacks.shuffle_perturbation(delta, seed=seed)
+        raise ValueError(f"unknown perturbation {perturbation!r}; allowed: {', '.join(PERTURBATIONS)}")
+
+
+@dataclass(frozen=True)
+class PredictUnit:
+    """A target's scores on the clean test set (``craft=None``) or on a perturbed one: ``scores.npy``."""
+
+    target: TrainUnit
+    craft: CraftUnit | None = None
+    perturbation: str = "adversarial"
+    stage: str = field(default="evaluate", init=False)
+
+    def spec(self) -> dict[str, Any]:
+        return {"target": self.target.key(), "craft": self.craft.key() if self.craft else None,
+                "perturbation": self.perturbation if self.craft else None}
+
+    def key(self) -> str:
+        return spec_key(self.stage, self.spec(), VERSIONS[self.stage])
+
+    def describe(self) -> str:
+        what = f"{self.craft.describe()} ({self.perturbation})" if self.craft else "clean"
+        return f"predict {self.target.model.label()} on {what}"
+
+    def done(self, store: Store) -> bool:
+        return store.has(self.stage, self.key())
+
+    def run(self, store: Store) -> Path:
+        def compute(out: Path) -> None:
+            model = self.target.load(store)
+            test = test_set(self.target.data, self.target.data_root)
+            delta = self.craft.delta(store, self.perturbation) if self.craft else None
+            scores = predict(model, test.images, batch_size=256, device=self.target.device,
+                             image_size=self.target.data.image_size, perturbation=delta)
+            np.save(out / "scores.npy", scores.astype(np.float32))
+
+        return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
+
+    def scores(self, store: Store) -> np.ndarray:
+        return np.load(self.run(store) / "scores.npy")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One measured transfer: a target attacked with images crafted on a surrogate."""
+
+    target: ModelSpec
+    surrogate: ModelSpec
+    attack: str
+    eps: float
+    perturbation: str = "adversarial"
+
+    @property
+    def threat(self) -> str:
+        return "white-box" if self.target == self.surrogate else "black-box"
+
+
+class Study:
+    """A study under one configuration: builds units, computes them through the store, returns tidy rows."""
+
+    def __init__(self, cfg: StudyConfig) -> None:
+        self.cfg = cfg
+        self.store = Store(cfg.store)
+        self.device = cfg.resolved_device()
+
+    # units -------------------------------------------------------------------------------------------------
+    def data_spec(self, domain: str) -> DataSpec:
+        c = self.cfg
+        return DataSpec(c.dataset, domain, c.image_size, c.n_dev, c.n_test, c.val_fraction, c.seed)
+
+    def train_unit(self, model: ModelSpec) -> TrainUnit:
+        c = self.cfg
+        pretrained = model.init == "imagenet"
+        settings = TrainSettings(
+            epochs=c.epochs_imagenet if pretrained else c.epochs_random, batch_size=c.batch_size,
+            lr=c.lr_imagenet if pretrained else c.lr_random, weight_decay=c.weight_decay, patience=c.patience,
+            augment=AUGMENT_BY_DOMAIN.get(model.domain, "flips"), seed=c.seed * 1000 + model.copy,
+        )
+        return TrainUnit(model, self.data_spec(model.domain), settings, c.weights_files.get(model.arch) if pretrained
+                         else None, self.device, c.data_root, c.progress)
+
+    def attack_params(self, attack: str) -> tuple[tuple[str, Any], ...]:
+        if attack == "fgsm":
+            return ()
+        return (("alpha", self.cfg.pgd_alpha), ("steps", self.cfg.pgd_steps))
+
+    def craft_unit(self, surrogate: ModelSpec, attack: str, eps: float) -> CraftUnit:
+        return CraftUnit(self.train_unit(surrogate), attack, float(eps), self.attack_params(attack), self.cfg.batch_size)
+
+    def predict_unit(self, target: ModelSpec, condition: Condition | None = None) -> PredictUnit:
+        if condition is None:
+            return PredictUnit(self.train_unit(target))
+        craft = self.craft_unit(condition.surrogate, condition.attack, condition.eps)
+        return PredictUnit(self.train_unit(target), craft, condition.perturbation)
+
+    def units(self, conditions: Iterable[Condition]) -> list[Any]:
+        """Every unit the conditions need, by stage (for ``medadv.grid.run_units``)."""
+        out: dict[str, Any] = {}
+        for cond in conditions:
+            for unit in (self.train_unit(cond.target), self.train_unit(cond.surrogate),
+                         self.craft_unit(cond.surrogate, cond.attack, cond.eps), self.predict_unit(cond.target),
+                         self.predict_unit(cond.target, cond)):
+                out.setdefault(unit.key(), unit)
+        order = {"train": 0, "craft": 1, "evaluate": 2}
+        return sorted(out.values(), key=lambda u: order[u.stage])
+
+    # data and scores ----------------------------------------------------------------------------------------
+    def test(self, domain: str):
+        return test_set(self.data_spec(domain), self.cfg.data_root)
+
+    def model(self, spec: ModelSpec) -> Classifier:
+        return self.train_unit(spec).load(self.store)
+
+    def history(self, spec: ModelSpec) -> dict[str, Any]:
+        return self.train_unit(spec).history(self.store)
+
+    def clean_scores(self, target: ModelSpec) -> np.ndarray:
+        return self.predict_unit(target).scores(self.store)
+
+    def scores(self, cond: Condition) -> np.ndarray:
+        return self.predict_unit(cond.target, cond).scores(self.store)
+
+    def delta(self, surrogate: ModelSpec, attack: str, eps: float, perturbation: str = "adversarial") -> np.ndarray:
+        return self.craft_unit(surrogate, attack, eps).delta(self.store, perturbation)
+
+    # statistics ---------------------------------------------------------------------------------------------
+    def _boot(self, domain: str) -> dict[str, Any]:
+        test = self.test(domain)
+        return {"groups": test.patients, "n_boot": self.cfg.n_boot, "seed": self.cfg.seed}
+
+    def clean_auc(self, target: ModelSpec) -> dict[str, float]:
+        test = self.test(target.domain)
+        return metrics.bootstrap(metrics.auc, test.labels, self.clean_scores(target), **self._boot(target.domain))
+
+    def perc_clean(self, conditions: Sequence[Condition]) -> dict[str, float]:
+        """perc_clean averaged over conditions of one domain (e.g. the architecture pairs of a table cell), with a
+        bootstrap CI from the same patient resamples for every condition."""
+        domain = _one_domain(conditions)
+        test = self.test(domain)
+        pairs = [(self.clean_scores(c.target), self.scores(c)) for c in conditions]
+        flat = [s for pair in pairs for s in pair]
+        return metrics.bootstrap(_mean_perc_clean, test.labels, *flat, **self._boot(domain))
+
+    def perc_clean_difference(self, a: Sequence[Condition], b: Sequence[Condition]) -> dict[str, Any]:
+        """Paired bootstrap of mean perc_clean(a) − mean perc_clean(b) on the same test images."""
+        domain = _one_domain([*a, *b])
+        test = self.test(domain)
+        flat_a = [s for c in a for s in (self.clean_scores(c.target), self.scores(c))]
+        flat_b = [s for c in b for s in (self.clean_scores(c.target), self.scores(c))]
+        n_a = len(flat_a)
+
+        def stat(y: np.ndarray, *scores: np.ndarray) -> float:
+            return _mean_perc_clean(y, *scores[:n_a]) - _mean_perc_clean(y, *scores[n_a:])
+
+        return metrics.bootstrap(stat, test.labels, *flat_a, *flat_b, **self._boot(domain))
+
+    # tidy results -------------------------------------------------------------------------------------------
+    def clean_rows(self, targets: Iterable[ModelSpec]) -> pd.DataFrame:
+        rows = []
+        for t in dict.fromkeys(targets):
+            ci = self.clean_auc(t)
+            rows.append(_row(t, None, "none", float("nan"), "none", "auc", ci, len(self.test(t.domain)), self.cfg.seed))
+        return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+    def transfer_rows(self, conditions: Iterable[Condition]) -> pd.DataFrame:
+        """One row per condition and metric (``auc`` under attack and ``perc_clean``), each with its bootstrap CI."""
+        rows = []
+        for cond in conditions:
+            test = self.test(cond.target.domain)
+            adv = self.scores(cond)
+            auc_ci = metrics.bootstrap(metrics.auc, test.labels, adv, **self._boot(cond.target.domain))
+            pc_ci = self.perc_clean([cond])
+            for name, ci in (("auc", auc_ci), ("perc_clean", pc_ci)):
+                rows.append(_row(cond.target, cond.surrogate, cond.attack, cond.eps, cond.perturbation, name, ci,
+                                 len(test), self.cfg.seed, cond.threat))
+        return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def _mean_perc_clean(y: np.ndarray, *scores: np.ndarray) -> float:
+    """Mean over (clean, adversarial) score pairs of AUC_adv / AUC_clean × 100."""
+    values = [metrics.perc_clean(metrics.auc(y, adv), metrics.auc(y, clean)) for clean, adv in zip(scores[::2], scores[1::2])]
+    return float(np.mean(values))
+
+
+def _one_domain(conditions: Sequence[Condition]) -> str:
+    domains = {c.target.domain for c in conditions} | {c.surrogate.domain for c in conditions}
+    if len(domains) != 1:
+        raise ValueError(f"conditions span several domains {sorted(domains)}: compare within one domain")
+    return domains.pop()
+
+
+def _row(target: ModelSpec, surrogate: ModelSpec | None, attack: str, eps: float, perturbation: str, metric: str,
+         ci: dict[str, float], n: int, seed: int, threat: str = "none") -> dict[str, Any]:
+    s = surrogate
+    return {
+        "domain": target.domain, "target_arch": target.arch, "target_init": target.init, "target_data": target.data,
+        "target_copy": target.copy, "surrogate_arch": s.arch if s else "", "surrogate_init": s.init if s else "",
+        "surrogate_data": s.data if s else "", "surrogate_copy": s.copy if s else 0, "threat": threat,
+        "attack": attack, "eps": eps, "perturbation": perturbation, "metric": metric, "value": ci["value"],
+        "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_images": n, "seed": seed,
+    }
+
+
+def same_config_surrogate(target: ModelSpec) -> ModelSpec:
+    """The paper's "same everything" surrogate: an independently trained second copy of the target's configuration."""
+    return ModelSpec(target.domain, target.arch, target.init, target.data, copy=target.copy + 1)

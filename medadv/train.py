@@ -1,0 +1,209 @@
+"""One training loop for every model of the study: seeded, resumable, early-stopped on validation AUC.
+
+Why hand-written rather than a trainer framework: the loop is short, and the study depends on details a framework
+hides: the copy index must change init, data order and augmentation together (independent copies), images stay uint8
+until they are on the device, and an interrupted training must resume from its last epoch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from medadv.data.base import ImageSet
+from medadv.metrics import auc, scores_from_logits
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 3
+    augment: str = "flips"  # "flips" (pathology, fundus: flips and 90° rotations), "mild" (chest: small shifts), "none"
+    seed: int = 0
+    amp: bool = True  # used on CUDA only
+    channels_last: bool = True  # faster on CUDA and for EfficientNets on CPU (measured 1.8x for lite0 fwd+bwd)
+    compile: bool = False
+
+
+AUGMENT_BY_DOMAIN = {"pathology": "flips", "ophthalmology": "flips", "radiology": "mild"}
+
+
+def to_device_batch(images: Any, index: np.ndarray, device: torch.device, image_size: int) -> torch.Tensor:
+    """uint8 N×H×W×C (numpy or a lazy reader) → float NCHW in [0, 1] on ``device``, resized there if needed."""
+    batch = torch.from_numpy(np.ascontiguousarray(images[np.sort(index)] if not isinstance(index, slice) else images[index]))
+    x = batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+    if x.shape[-1] != image_size or x.shape[-2] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+    return x
+
+
+def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Label-preserving augmentation on the device batch, drawn from ``generator`` (so copies differ, reruns agree)."""
+    if kind == "none":
+        return x
+    n = x.shape[0]
+    if kind == "flips":
+        flip = torch.rand(n, generator=generator) < 0.5
+        x = torch.where(flip.view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)
+        k = int(torch.randint(0, 4, (1,), generator=generator))
+        return torch.rot90(x, k, dims=(-2, -1))
+    if kind == "mild":  # shift by up to 1/16 of the size with edge padding
+        pad = max(1, x.shape[-1] // 16)
+        dx, dy = (int(v) for v in torch.randint(-pad, pad + 1, (2,), generator=generator))
+        padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+        size = x.shape[-1]
+        return padded[..., pad + dy : pad + dy + size, pad + dx : pad + dx + size]
+    raise ValueError(f"unknown augmentation {kind!r}; allowed: flips, mild, none")
+
+
+def loss_function(train_set: ImageSet, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """CE for single-label, BCE-with-logits for multi-label tasks, weighted against class imbalance."""
+    if train_set.multilabel:
+        positives = torch.as_tensor(train_set.labels.sum(0), dtype=torch.float32)
+        pos_weight = ((len(train_set) - positives) / positives.clamp(min=1)).clamp(max=20).to(device)
+        return lambda logits, y: F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
+    counts = np.bincount(train_set.labels, minlength=train_set.num_outputs).astype(np.float64)
+    weight = torch.as_tensor(len(train_set) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32).to(device)
+    return lambda logits, y: F.cross_entropy(logits, y, weight=weight)
+
+
+def label_tensor(labels: np.ndarray, device: torch.device) -> torch.Tensor:
+    dtype = torch.float32 if labels.ndim == 2 else torch.int64
+    return torch.as_tensor(labels, dtype=dtype).to(device)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, images: Any, *, batch_size: int, device: torch.device | str, image_size: int,
+    perturbation: np.ndarray | None = None,
+) -> np.ndarray:
+    """Scores of ``model`` on uint8 images (optionally plus a float perturbation, clipped to [0, 1]).
+
+    Returns P(positive) (N,) for 2-class softmax models, sigmoid probabilities (N, L) for multi-label models, and
+    softmax probabilities (N, K) otherwise.
+    """
+    device = torch.device(device)
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        index = np.arange(start, min(start + batch_size, len(images)))
+        x = to_device_batch(images, index, device, image_size)
+        if perturbation is not None:
+            x = (x + torch.from_numpy(perturbation[index]).to(device).float()).clamp_(0, 1)
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            logits = model(x).float()
+        out.append(torch.as_tensor(scores_from_logits(logits, multilabel=bool(getattr(getattr(model, "info", None), "multilabel", False)))))
+    return torch.cat(out).cpu().numpy()
+
+
+
+def _rng_state(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:
+    return {name: g.get_state() for name, g in generators.items()}
+
+
+def train(
+    model: nn.Module,
+    train_set: ImageSet,
+    val_set: ImageSet,
+    settings: TrainSettings,
+    *,
+    device: torch.device | str = "cpu",
+    image_size: int | None = None,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+    description: str = "train",
+) -> list[dict[str, float]]:
+    """Train ``model`` in place; return the per-epoch history. The model ends with its best-validation-AUC weights.
+
+    With ``checkpoint`` (a file path), the state after every epoch is saved there, and a later call with the same
+    arguments resumes from it (same result as an uninterrupted run on CPU).
+    """
+    device = torch.device(device)
+    image_size = image_size or train_set.image_size
+    use_cuda = device.type == "cuda"
+    model.to(device)
+    if settings.channels_last:
+        model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if settings.compile and use_cuda else model
+    generators = {
+        "order": torch.Generator().manual_seed(settings.seed),
+        "augment": torch.Generator().manual_seed(settings.seed + 1),
+    }
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, settings.epochs * steps_per_epoch))
+    scaler = torch.amp.GradScaler("cuda", enabled=use_cuda and settings.amp)
+    criterion = loss_function(train_set, device)
+    y_all = label_tensor(train_set.labels, device)
+    history: list[dict[str, float]] = []
+    best_auc, best_state, start_epoch, stale = -math.inf, None, 0, 0
+
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        for name, g in generators.items():
+            g.set_state(state["rng"][name])
+        history = [dict(zip(state["history_keys"], row.tolist())) for row in state["history"]]
+        best_auc, stale, start_epoch = float(state["best_auc"]), int(state["stale"]), len(history)
+        best_state = state["best_model"]
+
+    for epoch in range(start_epoch, settings.epochs):
+        if stale >= settings.patience:
+            break
+        model.train()
+        order = torch.randperm(len(train_set), generator=generators["order"]).numpy()
+        total = torch.zeros((), device=device)
+        bar = tqdm(range(steps_per_epoch), desc=f"{description} epoch {epoch + 1}/{settings.epochs}",
+                   disable=not progress, leave=False)
+        for step in bar:
+            index = np.sort(order[step * settings.batch_size : (step + 1) * settings.batch_size])
+            x = augment(to_device_batch(train_set.images, index, device, image_size), settings.augment, generators["augment"])
+            if settings.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, enabled=use_cuda and settings.amp):
+                loss = criterion(forward(x).float(), y_all[torch.from_numpy(index).to(device)])
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            total += loss.detach() * len(index)
+        val_scores = predict(model, val_set.images, batch_size=max(settings.batch_size, 128), device=device,
+                             image_size=image_size)
+        val_auc = auc(val_set.labels, val_scores)
+        history.append({"epoch": epoch + 1, "loss": float(total) / len(train_set), "val_auc": val_auc})
+        if progress:
+            tqdm.write(f"{description} epoch {epoch + 1}: loss {history[-1]['loss']:.4f}  val AUC {val_auc:.4f}")
+        if val_auc > best_auc:
+            best_auc, stale = val_auc, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        if checkpoint is not None:
+            keys = list(history[0])
+            torch.save(
+                {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": _rng_state(generators), "history_keys": keys,
+                    "history": torch.tensor([[row[k] for k in keys] for row in history], dtype=torch.float64),
+                    "best_auc": best_auc, "stale": stale, "best_model": best_state,
+                },
+                checkpoint.with_suffix(".tmp"),
+            )
+            checkpoint.with_suffix(".tmp").replace(checkpoint)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+@pytest.fixture
+def tmp_store(tmp_path):
+    from medadv.store import Store
+
+    return Store(tmp_path / "store")

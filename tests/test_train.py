@@ -1,0 +1,97 @@
+"""Training: deterministic on CPU, independent copies differ, an interrupted run resumes to the same weights."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medadv.data import DataSpec, development_set
+from medadv.models import create_model
+from medadv.train import TrainSettings, augment, predict, train
+
+SPEC = DataSpec("synthetic", "pathology", 32, n_dev=120, n_test=40, val_fraction=0.25, seed=0)
+
+
+def _fit(seed: int, epochs: int = 2, checkpoint=None, arch: str = "resnet10t"):
+    train_set, val_set = development_set(SPEC, "d1")
+    model = create_model(arch, "random", 2, seed=seed)
+    settings = TrainSettings(epochs=epochs, batch_size=32, lr=3e-3, seed=seed, patience=5)
+    history = train(model, train_set, val_set, settings, checkpoint=checkpoint, progress=False)
+    return model, history
+
+
+def _weights(model):
+    return torch.cat([p.detach().flatten() for p in model.state_dict().values() if p.is_floating_point()])
+
+
+def test_same_seed_same_weights_other_seed_differs():
+    a, history_a = _fit(seed=1)
+    b, history_b = _fit(seed=1)
+    c, _ = _fit(seed=2)
+    assert torch.equal(_weights(a), _weights(b))
+    assert history_a == history_b and len(history_a) == 2
+    assert not torch.allclose(_weights(a), _weights(c))
+    assert all(0 <= row["val_auc"] <= 1 and row["loss"] > 0 for row in history_a)
+
+
+def test_resume_after_interruption_equals_uninterrupted(tmp_path):
+    full, history_full = _fit(seed=3, epochs=3)
+    checkpoint = tmp_path / "last.pt"
+    _fit(seed=3, epochs=3, checkpoint=checkpoint)  # leaves the state after the last epoch
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["history"].shape[0] == 3
+    # simulate a kill after epoch 1: train 1 epoch with the same 3-epoch schedule, then resume
+    checkpoint.unlink()
+
+    class Stop(Exception):
+        pass
+
+    import medadv.train as train_module
+
+    original = train_module.predict
+    calls = {"n": 0}
+
+    def predict_then_stop(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second epoch's validation: the first epoch's checkpoint is on disk
+            raise Stop
+        return original(*args, **kwargs)
+
+    train_module.predict = predict_then_stop
+    try:
+        with pytest.raises(Stop):
+            _fit(seed=3, epochs=3, checkpoint=checkpoint)
+    finally:
+        train_module.predict = original
+    assert torch.load(checkpoint, weights_only=True)["history"].shape[0] == 1
+    resumed, history_resumed = _fit(seed=3, epochs=3, checkpoint=checkpoint)
+    assert history_resumed == history_full
+    assert torch.equal(_weights(resumed), _weights(full))
+
+
+def test_learns_above_chance():
+    model, history = _fit(seed=0, epochs=3, arch="resnet10t")
+    assert max(row["val_auc"] for row in history) > 0.6
+
+
+def test_predict_shapes_and_perturbation():
+    train_set, _ = development_set(SPEC, "d1")
+    model = create_model("resnet10t", "random", 2, seed=0).eval()
+    scores = predict(model, train_set.images[:10], batch_size=4, device="cpu", image_size=32)
+    assert scores.shape == (10,) and np.all((scores >= 0) & (scores <= 1))
+    zero = np.zeros((10, 3, 32, 32), np.float16)
+    assert np.allclose(predict(model, train_set.images[:10], batch_size=4, device="cpu", image_size=32,
+                               perturbation=zero), scores, atol=1e-6)
+    multi = create_model("resnet10t", "random", 5, multilabel=True, seed=0).eval()
+    assert predict(multi, train_set.images[:3], batch_size=4, device="cpu", image_size=48).shape == (3, 5)
+
+
+def test_augment_keeps_values_and_is_seeded():
+    x = torch.rand(4, 3, 16, 16)
+    a = augment(x, "flips", torch.Generator().manual_seed(0))
+    b = augment(x, "flips", torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    assert torch.allclose(a.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)), atol=1e-4)  # flips and rotations only
+    assert augment(x, "mild", torch.Generator().manual_seed(0)).shape == x.shape
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        augment(x, "heavy", torch.Generator())
