@@ -28,9 +28,21 @@ from medadv.config import ConfigError, StudyConfig, profile_parameters
 from medadv.store import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "_build"
-EXECUTED = BUILD / "executed"  # the staging source of the HTML book: _config.yml, _toc.yml, executed notebooks
-RESULTS = BUILD / "results"
+
+
+def build_dir() -> Path:
+    """Where generated files go: ``$MEDADV_BUILD`` or ``_build`` beside the book (tests point it elsewhere)."""
+    return Path(os.environ.get("MEDADV_BUILD", ROOT / "_build"))
+
+
+def executed_dir() -> Path:
+    """The staging source of the HTML book: _config.yml, _toc.yml and the executed notebooks."""
+    return build_dir() / "executed"
+
+
+def results_dir() -> Path:
+    return build_dir() / "results"
+
 ENV_RESULTS = "MEDADV_RESULTS_DIR"
 
 
@@ -115,7 +127,15 @@ def notebook_parameters(source: Path, profile: str, overrides: dict[str, Any]) -
     if isinstance(params.get("store"), str) and not Path(params["store"]).expanduser().is_absolute():
         params["store"] = str(Path.cwd() / params["store"])  # pages execute in book/: anchor to where medadv runs
     merged = {**declared, **params}
-    StudyConfig.from_mapping({k: v for k, v in merged.items() if k in StudyConfig.keys()})  # raises on bad values
+    cfg = StudyConfig.from_mapping({k: v for k, v in merged.items() if k in StudyConfig.keys()})  # bad values
+    if "archs" in declared:
+        from medadv.models import check_arch
+
+        for arch in cfg.archs:  # before any compute: an unknown timm name fails here, not after an hour
+            try:
+                check_arch(arch)
+            except ValueError as error:
+                raise ConfigError(f"archs: {error}") from None
     return params
 
 
@@ -142,7 +162,7 @@ class RunResult:
 
 
 def executed_path(source: Path) -> Path:
-    return EXECUTED / source.relative_to(ROOT).with_suffix(".ipynb")
+    return executed_dir() / source.relative_to(ROOT).with_suffix(".ipynb")
 
 
 def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, Any] | None = None,
@@ -154,7 +174,7 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
     params = notebook_parameters(source, profile, overrides or {})
     output = output or executed_path(source)
     page_stamp = stamp(source, params, profile)
-    if not force and output.is_file() and (RESULTS / f"{source.stem}.csv").is_file():
+    if not force and output.is_file() and (results_dir() / f"{source.stem}.csv").is_file():
         existing = json.loads(output.read_text()).get("metadata", {}).get("medadv", {})
         if existing.get("stamp") == page_stamp:
             return RunResult(source.stem, output, True, 0.0)
@@ -167,16 +187,16 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
         unexecuted = tmp_dir / f"{source.stem}.ipynb"
         jupytext.write(notebook, unexecuted)
         executed = tmp_dir / "executed.ipynb"
-        results_dir = tmp_dir / "results"
-        results_dir.mkdir()
+        page_results = tmp_dir / "results"
+        page_results.mkdir()
         try:
-            with _environment({ENV_RESULTS: str(results_dir), "MEDADV_NOTEBOOK": source.stem}):
+            with _environment({ENV_RESULTS: str(page_results), "MEDADV_NOTEBOOK": source.stem}):
                 papermill.execute_notebook(
                     str(unexecuted), str(executed), parameters=params, kernel_name="python3",
                     cwd=str(source.parent), progress_bar=False, log_output=log_output,
                 )
         except papermill.PapermillExecutionError as error:
-            failed = BUILD / "failed" / f"{source.stem}.ipynb"
+            failed = build_dir() / "failed" / f"{source.stem}.ipynb"
             failed.parent.mkdir(parents=True, exist_ok=True)
             if executed.exists():
                 shutil.copyfile(executed, failed)
@@ -184,7 +204,7 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
                 f"{source.name} failed in cell {error.exec_count} ({error.ename}: {error.evalue}); "
                 f"the executed notebook with the traceback is {failed}"
             ) from None
-        produced = sorted(results_dir.glob("*.csv"))
+        produced = sorted(page_results.glob("*.csv"))
         if not produced:
             raise NotebookError(f"{source.name} ran but saved no results table (call medadv.book.save_results)")
         data = json.loads(executed.read_text())
@@ -194,12 +214,12 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
                 cell["metadata"]["tags"] = [*tags, "hide-input"]
         data.setdefault("metadata", {})["medadv"] = {"stamp": page_stamp, "profile": profile, "parameters": params}
         atomic_write_bytes(output, json.dumps(data, indent=1).encode())
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        results_dir().mkdir(parents=True, exist_ok=True)
         downloads = output.parent / "data"
         downloads.mkdir(parents=True, exist_ok=True)
         for csv in produced:
             shutil.copyfile(csv, downloads / csv.name)
-            os.replace(csv, RESULTS / csv.name)
+            os.replace(csv, results_dir() / csv.name)
     return RunResult(source.stem, output, False, time.perf_counter() - start)
 
 
@@ -226,7 +246,7 @@ def save_results(frame: Any, name: str | None = None, *, key: str = "") -> Path:
     ``<stem>.csv``; extra tables are ``<stem>-<key>.csv`` (offered as downloads on the page).
     """
     stem = name or os.environ.get("MEDADV_NOTEBOOK", "results")
-    folder = Path(os.environ.get(ENV_RESULTS, RESULTS))
+    folder = Path(os.environ.get(ENV_RESULTS, results_dir()))
     path = folder / (f"{stem}-{key}.csv" if key else f"{stem}.csv")
     atomic_write_bytes(path, frame.to_csv(index=False).encode())
     return path
@@ -234,33 +254,59 @@ def save_results(frame: Any, name: str | None = None, *, key: str = "") -> Path:
 
 def stage_book(root: Path = ROOT) -> None:
     """Copy the book's configuration and static files next to the executed notebooks."""
-    EXECUTED.mkdir(parents=True, exist_ok=True)
+    executed_dir().mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml", "references.bib"):
         if (root / name).is_file():
-            shutil.copyfile(root / name, EXECUTED / name)
+            shutil.copyfile(root / name, executed_dir() / name)
     for folder in ("book/_static", "book/images"):
         if (root / folder).is_dir():
-            shutil.copytree(root / folder, EXECUTED / folder, dirs_exist_ok=True)
+            shutil.copytree(root / folder, executed_dir() / folder, dirs_exist_ok=True)
 
 
 def build_html(root: Path = ROOT, *, strict: bool = False) -> Path:
     """Build ``_build/html`` from the executed notebooks (Jupyter Book 1.x, execution off)."""
     stage_book(root)
-    missing = [p for p in toc_pages(root) if not (EXECUTED / f"{p}.ipynb").is_file()]
+    missing = [p for p in toc_pages(root) if not (executed_dir() / f"{p}.ipynb").is_file()]
     if missing:
         raise NotebookError(f"pages not executed yet: {', '.join(missing)}; run `medadv book` without --only first")
-    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(EXECUTED), "--path-output", str(BUILD / "jb"),
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(executed_dir()), "--path-output", str(build_dir() / "jb"),
                "--builder", "html"]
     if strict:
         command += ["-W", "-n", "--keep-going"]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         raise NotebookError(f"jupyter-book build failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
-    html = BUILD / "html"
-    built = BUILD / "jb" / "_build" / "html"
-    tmp = BUILD / "html.new"
+    html = build_dir() / "html"
+    built = build_dir() / "jb" / "_build" / "html"
+    tmp = build_dir() / "html.new"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(built, tmp)
     shutil.rmtree(html, ignore_errors=True)
     os.replace(tmp, html)
     return html
+
+
+def page_config(source: Path, profile: str, overrides: dict[str, Any]) -> StudyConfig:
+    """The StudyConfig a page will run with (its defaults, then the profile, then overrides)."""
+    params = notebook_parameters(source, profile, overrides)
+    merged = {**declared_parameters(source), **params}
+    return StudyConfig.from_mapping({k: v for k, v in merged.items() if k in StudyConfig.keys()})
+
+
+def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any]) -> dict[str, list[Any]]:
+    """Every unit the given pages need, from their parameters, grouped by store root (``medadv grid``)."""
+    from medadv.paper import PAGE_CONDITIONS
+    from medadv.study import Study
+
+    by_store: dict[str, dict[str, Any]] = {}
+    for source in sources:
+        if source.stem not in PAGE_CONDITIONS:
+            continue
+        declared = declared_parameters(source)
+        cfg = page_config(source, profile, {k: v for k, v in overrides.items() if k in declared})
+        study = Study(cfg)
+        units = by_store.setdefault(str(study.store.root), {})
+        for domain in cfg.domains:
+            for unit in study.units(PAGE_CONDITIONS[source.stem](study, domain)):
+                units.setdefault(unit.key(), unit)
+    return {root: list(units.values()) for root, units in by_store.items()}

@@ -44,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--force", action="store_true", help="execute every page even if nothing changed")
     book.add_argument("--no-html", action="store_true", help="execute only; do not build the HTML")
     book.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
+    for p in (book, grid := sub.add_parser("grid", help="compute every unit the book's pages need, without pages")):
+        p.add_argument("--executor", choices=["local", "slurm"], default="local" if p is book else None,
+                       required=p is grid, help="where units run: in this process or as Slurm job arrays")
+        p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                       help="Slurm option (partition, time_min, cpus_per_task, mem_gb, gpus_per_task, "
+                            "array_parallelism, extra_sbatch); repeatable")
+    grid.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
+    grid.add_argument("--only", nargs="+", metavar="NAME", help="plan only these pages")
+    grid.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a parameter in every page that declares it")
 
     store = sub.add_parser("store", help="list or clean the artifact store")
     store.add_argument("action", choices=["ls", "gc"])
@@ -81,6 +91,8 @@ def _book(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.param)
     pages = [resolve_notebook(name) for name in args.only] if args.only else [ROOT / f"{p}.md" for p in toc_pages()]
     start = time.perf_counter()
+    if args.executor != "local" or args.slurm:
+        _compute_units(pages, args.profile, overrides, args.executor, args.slurm)
     bar = tqdm(pages, desc=f"book ({args.profile})", unit="page")
     for source in bar:
         bar.set_postfix_str(source.stem)
@@ -92,6 +104,28 @@ def _book(args: argparse.Namespace) -> int:
         html = build_html()
         print(f"book built in {time.perf_counter() - start:.0f} s: {html / 'index.html'}")
     return 0
+
+
+def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: str, slurm: list[str]) -> bool:
+    """Plan every unit of the pages and run them stage by stage; True when none failed."""
+    from medadv.book import parse_overrides, plan_units
+    from medadv.grid import SlurmOptions, run_units
+    from medadv.store import Store
+
+    options = SlurmOptions.from_params(parse_overrides(slurm)) if executor == "slurm" else None
+    ok = True
+    for root, units in plan_units(pages, profile, overrides).items():
+        report = run_units(units, Store(root), executor=executor, slurm=options)
+        print(report.summary())
+        ok = ok and report.ok
+    return ok
+
+
+def _grid(args: argparse.Namespace) -> int:
+    from medadv.book import ROOT, parse_overrides, resolve_notebook, toc_pages
+
+    pages = [resolve_notebook(name) for name in args.only] if args.only else [ROOT / f"{p}.md" for p in toc_pages()]
+    return 0 if _compute_units(pages, args.profile, parse_overrides(args.param), args.executor, args.slurm) else 1
 
 
 def _store(args: argparse.Namespace) -> int:
@@ -128,7 +162,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run, "book": _book, "store": _store, "bench": _bench}
+    handlers = {"run": _run, "book": _book, "grid": _grid, "store": _store, "bench": _bench}
     try:
         if args.command == "data":
             from medadv.data.catalog import run_data_command

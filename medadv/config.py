@@ -132,11 +132,9 @@ class StudyConfig:
         return dataclasses.replace(self, **changes)
 
     def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
+        from medadv.study import resolve_device
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.device)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -5,8 +5,9 @@ into cells with bootstrap CIs. Notebooks only choose which table and how to show
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import product
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
@@ -43,10 +44,12 @@ def white_box_conditions(study: Study, domain: str, *, init: str, data: str, att
 
 
 def t2_conditions(study: Study, domain: str) -> list[Condition]:
-    """T2, perturbation degree: random init, both on d1, FGSM and PGD over the eps grid, with the shuffled control."""
+    """T2, perturbation degree: random init, both on d1, FGSM and PGD over the eps grid, with the shuffled control;
+    plus the white-box reference (each target attacked through itself)."""
     c = study.cfg
     return grid_conditions(study, domain, target_data="d1", surrogate_data=["d1"], target_inits=["random"],
-                           surrogate_inits=["random"], attacks=c.attacks, eps=c.eps_grid)
+                           surrogate_inits=["random"], attacks=c.attacks, eps=c.eps_grid) + white_box_conditions(
+        study, domain, init="random", data="d1", attacks=c.attacks, eps=c.eps_grid)
 
 
 def t3_conditions(study: Study, domain: str) -> list[Condition]:
@@ -119,3 +122,118 @@ def verdict(effect: dict[str, Any], *, expected_sign: int) -> str:
     if low > 0 or high < 0:
         return "holds" if (low > 0) == (expected_sign > 0) else "fails"
     return "unresolved"
+
+
+# page stem -> the conditions it measures (``medadv grid`` plans every unit of the book from this)
+PAGE_CONDITIONS: dict[str, Callable[[Study, str], list[Condition]]] = {
+    "t2_perturbation": t2_conditions,
+    "t3_pretraining": t3_conditions,
+    "t4_data": t4_conditions,
+    "t5_data_pretraining": t5_conditions,
+}
+
+
+@dataclass
+class TableResult:
+    """Everything a table page shows: tidy rows, cells in the paper's layout, per-pair cells, targets' clean AUC."""
+
+    conditions: dict[str, list[Condition]]
+    results: pd.DataFrame
+    cells: pd.DataFrame
+    pairs: pd.DataFrame
+    clean: pd.DataFrame
+
+
+def run_table(study: Study, conditions_of: Callable[[Study, str], list[Condition]], cell_by: Sequence[str],
+              pair_by: Sequence[str]) -> TableResult:
+    """Compute a table of the paper for every domain of the study: averaged over architecture pairs (``cell_by``)
+    and per pair (``pair_by``), for the adversarial perturbations and their shuffled control."""
+    conditions = {d: conditions_of(study, d) for d in study.cfg.domains}
+    everything = [c for d in study.cfg.domains for c in conditions[d]]
+    targets = [c.target for c in everything]
+    results = pd.concat([study.clean_rows(targets), study.transfer_rows(everything)], ignore_index=True)
+
+    def cells_by(by: Sequence[str]) -> pd.DataFrame:
+        parts = []
+        for d in study.cfg.domains:
+            for perturbation in ("adversarial", "shuffled"):
+                chosen = [c for c in conditions[d] if c.perturbation == perturbation]
+                if chosen:
+                    parts.append(summary(study, chosen, ["domain", *by]).assign(perturbation=perturbation))
+        return pd.concat(parts, ignore_index=True)
+
+    return TableResult(conditions, results, cells_by(cell_by), cells_by(pair_by), clean_summary(study, targets))
+
+
+def paired_verdicts(study: Study, table: TableResult, *, a: Callable[[Condition], bool],
+                    b: Callable[[Condition], bool], expected_sign: int, attack: str) -> pd.DataFrame:
+    """Per domain: mean perc_clean over conditions ``a`` minus over ``b`` (same test images, paired bootstrap CI),
+    and whether the paper's direction (``expected_sign``) holds, fails or is unresolved on this build."""
+    rows = []
+    for domain, conditions in table.conditions.items():
+        chosen = [c for c in conditions if c.perturbation == "adversarial" and c.attack == attack]
+        group_a, group_b = [c for c in chosen if a(c)], [c for c in chosen if b(c)]
+        if not group_a or not group_b:
+            continue
+        effect = study.perc_clean_difference(group_a, group_b)
+        rows.append({"domain": domain, "attack": attack, "difference": effect["value"], "ci_low": effect["ci_low"],
+                     "ci_high": effect["ci_high"], "verdict": verdict(effect, expected_sign=expected_sign)})
+    return pd.DataFrame(rows, columns=["domain", "attack", "difference", "ci_low", "ci_high", "verdict"])
+
+
+def glue_verdicts(prefix: str, verdicts: pd.DataFrame) -> None:
+    """Glue each domain's verdict and effect (``<prefix>_verdict_<domain>``, ``<prefix>_effect_<domain>``) and a
+    one-line summary over domains (``<prefix>_summary``) for the page's prose."""
+    from myst_nb import glue
+
+    parts = []
+    for row in verdicts.itertuples():
+        effect = format_ci(row.difference, row.ci_low, row.ci_high)
+        glue(f"{prefix}_verdict_{row.domain}", row.verdict, display=False)
+        glue(f"{prefix}_effect_{row.domain}", effect, display=False)
+        parts.append(f"{row.domain}: {row.verdict} ({effect} points)")
+    glue(f"{prefix}_summary", "; ".join(parts) or "not tested with these parameters", display=False)
+
+
+def show_tables(cells: pd.DataFrame, index: Sequence[str], columns: Sequence[str], *, perturbation: str,
+                caption: str = "") -> None:
+    """Display one paper-layout table per domain (in a notebook)."""
+    from IPython.display import Markdown, display
+
+    for domain in cells["domain"].unique():
+        part = cells[(cells.domain == domain) & (cells.perturbation == perturbation)]
+        display(Markdown(f"**{domain}**, {perturbation} perturbations{caption}"))
+        display(paper_layout(part, index, columns))
+
+
+def perceptibility_rows(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """PSNR, SSIM and norms of each surrogate's adversarial set (one row per surrogate, attack and eps)."""
+    from medadv.metrics import perceptibility
+
+    rows = []
+    seen = set()
+    for c in conditions:
+        key = (c.surrogate, c.attack, c.eps)
+        if c.perturbation != "adversarial" or key in seen:
+            continue
+        seen.add(key)
+        test = study.test(c.surrogate.domain)
+        delta = study.delta(c.surrogate, c.attack, c.eps)
+        values = perceptibility(test.images, delta, image_size=study.cfg.image_size)
+        rows.append({"domain": c.surrogate.domain, "surrogate": c.surrogate.label(), "attack": c.attack, "eps": c.eps,
+                     **values})
+    return pd.DataFrame(rows)
+
+
+def working_eps(cells: pd.DataFrame, *, attack: str = "pgd", share: float = 0.75) -> float | None:
+    """The paper's criterion, made computable: the smallest eps whose black-box attack reaches ``share`` of the
+    largest black-box effect (100 − perc_clean) over the grid, with its CI clear of the shuffled control's.
+    None when no eps of the grid transfers beyond the control."""
+    bb = cells[(cells.threat == "black-box") & (cells.attack == attack)]
+    adv = bb[bb.perturbation == "adversarial"].set_index("eps").sort_index()
+    ctrl = bb[bb.perturbation == "shuffled"].set_index("eps").sort_index()
+    beats = adv["ci_high"] < ctrl.reindex(adv.index)["ci_low"]
+    effect = (100 - adv["perc_clean"]).where(beats)
+    if effect.isna().all() or effect.max() <= 0:
+        return None
+    return float(effect[effect >= share * effect.max()].index.min())

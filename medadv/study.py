@@ -60,10 +60,14 @@ class TrainUnit:
     data: DataSpec
     settings: TrainSettings
     weights_file: str | None = None
-    device: str = "cpu"
+    device: str = "auto"  # resolved where the unit runs (a Slurm job's node may have a GPU the planner lacks)
     data_root: str | None = None
     progress: bool = True
     stage: str = field(default="train", init=False)
+
+    @property
+    def run_device(self) -> str:
+        return resolve_device(self.device)
 
     def spec(self) -> dict[str, Any]:
         return {"model": asdict(self.model), "data": asdict(self.data), "settings": asdict(self.settings),
@@ -94,13 +98,13 @@ class TrainUnit:
             train_set, val_set = development_set(self.data, self.model.data, self.data_root)
             model = self.build()
             history = train(
-                model, train_set, val_set, self.settings, device=self.device, image_size=self.data.image_size,
+                model, train_set, val_set, self.settings, device=self.run_device, image_size=self.data.image_size,
                 checkpoint=store.partial(self.key()) / "last.pt", progress=self.progress, description=self.describe(),
             )
             state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             save_file(state, str(out / "model.safetensors"))
             info = {**asdict(model.info), "history": history, "n_train": len(train_set), "n_val": len(val_set),
-                    "device": self.device}
+                    "device": self.run_device}
             (out / "history.json").write_text(json.dumps(info, indent=1))
 
         return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
@@ -119,7 +123,7 @@ class TrainUnit:
         model.info = ModelInfo(**{k: info[k] for k in ModelInfo.__dataclass_fields__})
         if len(_LOADED) >= 16:  # a few models per page are reused many times; keep memory bounded
             _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[cache_key] = model.to(self.device).eval()
+        _LOADED[cache_key] = model.to(self.run_device).eval()
         return _LOADED[cache_key]
 
     def history(self, store: Store) -> dict[str, Any]:
@@ -155,7 +159,7 @@ class CraftUnit:
             test = test_set(self.surrogate.data, self.surrogate.data_root)
             delta = attacks.craft(
                 model, test.images, test.labels, attack=self.attack, eps=self.eps, batch_size=self.batch_size,
-                device=self.surrogate.device, image_size=self.surrogate.data.image_size, seed=self.surrogate.settings.seed,
+                device=self.surrogate.run_device, image_size=self.surrogate.data.image_size, seed=self.surrogate.settings.seed,
                 **dict(self.params),
             )
             np.save(out / "delta.npy", delta)
@@ -201,7 +205,7 @@ class PredictUnit:
             model = self.target.load(store)
             test = test_set(self.target.data, self.target.data_root)
             delta = self.craft.delta(store, self.perturbation) if self.craft else None
-            scores = predict(model, test.images, batch_size=256, device=self.target.device,
+            scores = predict(model, test.images, batch_size=256, device=self.target.run_device,
                              image_size=self.target.data.image_size, perturbation=delta)
             np.save(out / "scores.npy", scores.astype(np.float32))
 
@@ -248,7 +252,7 @@ class Study:
             augment=AUGMENT_BY_DOMAIN.get(model.domain, "flips"), seed=c.seed * 1000 + model.copy,
         )
         return TrainUnit(model, self.data_spec(model.domain), settings, c.weights_files.get(model.arch) if pretrained
-                         else None, self.device, c.data_root, c.progress)
+                         else None, c.device, c.data_root, c.progress)
 
     def attack_params(self, attack: str) -> tuple[tuple[str, Any], ...]:
         if attack == "fgsm":
@@ -345,6 +349,12 @@ class Study:
                 rows.append(_row(cond.target, cond.surrogate, cond.attack, cond.eps, cond.perturbation, name, ci,
                                  len(test), self.cfg.seed, cond.threat))
         return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _mean_perc_clean(y: np.ndarray, *scores: np.ndarray) -> float:

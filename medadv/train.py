@@ -182,11 +182,14 @@ def train(
             total += loss.detach() * len(index)
         val_scores = predict(model, val_set.images, batch_size=max(settings.batch_size, 128), device=device,
                              image_size=image_size)
-        val_auc = auc(val_set.labels, val_scores)
+        try:
+            val_auc = auc(val_set.labels, val_scores)
+        except ValueError:  # a tiny validation set (e.g. d1/10 of a small pool) may hold one class only
+            val_auc = float("nan")
         history.append({"epoch": epoch + 1, "loss": float(total) / len(train_set), "val_auc": val_auc})
         if progress:
             tqdm.write(f"{description} epoch {epoch + 1}: loss {history[-1]['loss']:.4f}  val AUC {val_auc:.4f}")
-        if val_auc > best_auc:
+        if val_auc > best_auc or math.isnan(val_auc):  # without a validation AUC, keep the latest weights
             best_auc, stale = val_auc, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
