@@ -3,14 +3,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: pages are executed by papermill, figures embedded as PNG
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
 PALETTE = {"same": "#1b6ca8", "different": "#e08a1e", "adversarial": "#b2182b", "shuffled": "#999999"}
 
@@ -18,6 +14,19 @@ PALETTE = {"same": "#1b6ca8", "different": "#e08a1e", "adversarial": "#b2182b", 
 def style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", font_scale=0.95)
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold"})
+
+
+def glue_figure(name: str, fig: plt.Figure) -> None:
+    """Glue a figure for a ``{glue:figure}`` directive (with its caption in the page) and close it, so it is not
+    also shown where it was made. The PNG is rendered now, by the notebook's inline backend."""
+    from IPython.display import Image
+    from io import BytesIO
+    from myst_nb import glue
+
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=plt.rcParams["figure.dpi"], bbox_inches="tight")
+    plt.close(fig)
+    glue(name, Image(buffer.getvalue(), format="png"), display=False)
 
 
 def ci_bars(cells: pd.DataFrame, *, x: str, hue: str, col: str | None = None, value: str = "perc_clean",

@@ -317,17 +317,12 @@ class Study:
         return metrics.bootstrap(_mean_perc_clean, test.labels, *flat, **self._boot(domain))
 
     def perc_clean_difference(self, a: Sequence[Condition], b: Sequence[Condition]) -> dict[str, Any]:
-        """Paired bootstrap of mean perc_clean(a) − mean perc_clean(b) on the same test images."""
+        """Paired bootstrap of mean perc_clean(a) − mean perc_clean(b) on the same test images and resamples."""
         domain = _one_domain([*a, *b])
-        test = self.test(domain)
-        flat_a = [s for c in a for s in (self.clean_scores(c.target), self.scores(c))]
-        flat_b = [s for c in b for s in (self.clean_scores(c.target), self.scores(c))]
-        n_a = len(flat_a)
-
-        def stat(y: np.ndarray, *scores: np.ndarray) -> float:
-            return _mean_perc_clean(y, *scores[:n_a]) - _mean_perc_clean(y, *scores[n_a:])
-
-        return metrics.bootstrap(stat, test.labels, *flat_a, *flat_b, **self._boot(domain))
+        flat_a = tuple(s for c in a for s in (self.clean_scores(c.target), self.scores(c)))
+        flat_b = tuple(s for c in b for s in (self.clean_scores(c.target), self.scores(c)))
+        return metrics.paired_bootstrap(_mean_perc_clean, self.test(domain).labels, flat_a, flat_b,
+                                        **self._boot(domain))
 
     # tidy results -------------------------------------------------------------------------------------------
     def clean_rows(self, targets: Iterable[ModelSpec]) -> pd.DataFrame:
@@ -361,6 +356,15 @@ def _mean_perc_clean(y: np.ndarray, *scores: np.ndarray) -> float:
     """Mean over (clean, adversarial) score pairs of AUC_adv / AUC_clean × 100."""
     values = [metrics.perc_clean(metrics.auc(y, adv), metrics.auc(y, clean)) for clean, adv in zip(scores[::2], scores[1::2])]
     return float(np.mean(values))
+
+
+def _mean_perc_clean_weighted(w: np.ndarray, y: np.ndarray, *scores: np.ndarray) -> np.ndarray:
+    """The same for every bootstrap resample at once (rows of per-image counts ``w``): vectorised AUCs."""
+    return np.mean([metrics.perc_clean_auc.weighted(w, y, clean, adv) for clean, adv in zip(scores[::2], scores[1::2])],
+                   axis=0)
+
+
+_mean_perc_clean.weighted = _mean_perc_clean_weighted  # type: ignore[attr-defined]  # see metrics._stat_over
 
 
 def _one_domain(conditions: Sequence[Condition]) -> str:
