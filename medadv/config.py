@@ -48,6 +48,7 @@ class StudyConfig:
     dataset: str = "synthetic"
     domains: tuple[str, ...] = ("pathology",)
     data_root: str | None = None
+    data_options: dict[str, Any] = field(default_factory=dict)  # passed to the data set's loader, e.g. split_file
     image_size: int = 32
     n_dev: int = 200  # images in the development set d1 (train + validation); d2 has as many
     n_test: int = 100

@@ -67,3 +67,76 @@ def image_strip(images: Sequence[np.ndarray], titles: Sequence[str], *, cmap: st
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     return fig
+
+
+def transfer_heatmaps(matrix: pd.DataFrame, *, rows: str = "surrogate", cols: str = "target", value: str = "perc_clean",
+                      panel_rows: str = "domain", panel_cols: str = "attack", vmin: float = 0.0,
+                      vmax: float = 110.0) -> plt.Figure:
+    """One annotated heatmap per (``panel_rows``, ``panel_cols``): ``rows`` × ``cols`` cells of ``value``, in the
+    order the cells appear (the white-box diagonal outlined)."""
+    prow, pcol = list(dict.fromkeys(matrix[panel_rows])), list(dict.fromkeys(matrix[panel_cols]))
+    order_r, order_c = list(dict.fromkeys(matrix[rows])), list(dict.fromkeys(matrix[cols]))
+    fig, axes = plt.subplots(len(prow), len(pcol), figsize=(2.6 + 1.5 * len(order_c) * len(pcol),
+                             0.8 + 0.9 * len(order_r) * len(prow)), squeeze=False)
+    for i, pr in enumerate(prow):
+        for j, pc in enumerate(pcol):
+            part = matrix[(matrix[panel_rows] == pr) & (matrix[panel_cols] == pc)]
+            grid = part.pivot_table(index=rows, columns=cols, values=value, aggfunc="mean").reindex(
+                index=order_r, columns=order_c)
+            ax = axes[i][j]
+            sns.heatmap(grid, ax=ax, vmin=vmin, vmax=vmax, cmap="rocket", annot=True, fmt=".0f", cbar=j == len(pcol) - 1,
+                        cbar_kws={"label": value} if j == len(pcol) - 1 else None, annot_kws={"fontsize": 8})
+            for k, label in enumerate(order_r):
+                if label in order_c:
+                    ax.add_patch(plt.Rectangle((order_c.index(label), k), 1, 1, fill=False, lw=2, ec="#1b6ca8"))
+            ax.set_title(f"{pr} · {str(pc).upper()}")
+            ax.set_xlabel(f"{cols} (arch / init)")
+            ax.set_ylabel(f"{rows} (arch / init)" if j == 0 else "")
+            ax.tick_params(axis="x", rotation=30)
+            ax.tick_params(axis="y", rotation=0, labelleft=j == 0)
+    return fig
+
+
+def trend_scatter(points: pd.DataFrame, band: pd.DataFrame, *, x: str, y: str, hue: str, style: str | None = None,
+                  xlabel: str = "", ylabel: str = "", xerr: tuple[str, str] | None = None,
+                  yerr: tuple[str, str] | None = None) -> plt.Figure:
+    """Points with optional CI error bars, a fitted line (``band``: x, fit, low, high) and its CI band."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    if yerr or xerr:
+        ax.errorbar(points[x], points[y], fmt="none", ecolor="#bbbbbb", capsize=2, zorder=1,
+                    xerr=None if xerr is None else [points[x] - points[xerr[0]], points[xerr[1]] - points[x]],
+                    yerr=None if yerr is None else [points[y] - points[yerr[0]], points[yerr[1]] - points[y]])
+    sns.scatterplot(data=points, x=x, y=y, hue=hue, style=style, s=70, ax=ax, zorder=3)
+    if len(band) and band["fit"].notna().any():
+        ax.plot(band["x"], band["fit"], color="black", lw=1.2, label="linear fit")
+        if band["low"].notna().any():
+            ax.fill_between(band["x"], band["low"], band["high"], color="black", alpha=0.12, lw=0, label="95% CI")
+    ax.axhline(0, color="black", lw=0.6, ls=":")
+    ax.axvline(0, color="black", lw=0.6, ls=":")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    ax.legend(frameon=False, fontsize=8, loc="best")
+    return fig
+
+
+def image_grid(images: Sequence[Sequence[np.ndarray]], row_titles: Sequence[str],
+               col_titles: Sequence[str]) -> plt.Figure:
+    """Rows of images (H×W×C floats in [0, 1], or H×W; None leaves a cell empty) with row and column titles."""
+    n_rows, n_cols = len(images), max(len(r) for r in images)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.7 * n_cols + 0.8, 1.8 * n_rows), squeeze=False)
+    for i, row in enumerate(images):
+        for j in range(n_cols):
+            ax = axes[i][j]
+            ax.set_xticks([]), ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            image = row[j] if j < len(row) else None
+            if image is not None:
+                image = np.asarray(image)
+                image = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+                ax.imshow(np.clip(image, 0, 1), cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+            if i == 0:
+                ax.set_title(col_titles[j], fontsize=9)
+            if j == 0:
+                ax.set_ylabel(row_titles[i], fontsize=9)
+    return fig

@@ -241,7 +241,13 @@ class Study:
     # units -------------------------------------------------------------------------------------------------
     def data_spec(self, domain: str) -> DataSpec:
         c = self.cfg
-        return DataSpec(c.dataset, domain, c.image_size, c.n_dev, c.n_test, c.val_fraction, c.seed)
+        options = dict(c.data_options)
+        if c.dataset == "medmnist":  # one MedMNIST subset per domain unless the user names one
+            from medadv.data.medmnist import SUBSET_FOR_DOMAIN
+
+            options.setdefault("subset", SUBSET_FOR_DOMAIN[domain])
+        return DataSpec(c.dataset, domain, c.image_size, c.n_dev, c.n_test, c.val_fraction, c.seed,
+                        tuple(sorted(options.items())))
 
     def train_unit(self, model: ModelSpec) -> TrainUnit:
         c = self.cfg

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from medadv.attacks import images_to_tensor
 from medadv.data.base import ImageSet
 from medadv.metrics import auc, scores_from_logits
 
@@ -39,12 +40,8 @@ AUGMENT_BY_DOMAIN = {"pathology": "flips", "ophthalmology": "flips", "radiology"
 
 
 def to_device_batch(images: Any, index: np.ndarray, device: torch.device, image_size: int) -> torch.Tensor:
-    """uint8 N×H×W×C (numpy or a lazy reader) → float NCHW in [0, 1] on ``device``, resized there if needed."""
-    batch = torch.from_numpy(np.ascontiguousarray(images[np.sort(index)] if not isinstance(index, slice) else images[index]))
-    x = batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
-    if x.shape[-1] != image_size or x.shape[-2] != image_size:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
-    return x
+    """Rows ``index`` of uint8 N×H×W×C images (numpy or a lazy reader) → float NCHW in [0, 1] on ``device``."""
+    return images_to_tensor(images[np.sort(index)], device, image_size)
 
 
 def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:

@@ -19,6 +19,7 @@ from medadv.book import ROOT, toc_pages
 PAGES = [Path(p).name for p in toc_pages()]
 REQUIRED = ["domain", "target_arch", "target_init", "target_data", "surrogate_arch", "surrogate_init", "surrogate_data",
             "attack", "eps", "perturbation", "metric", "value", "ci_low", "ci_high", "n_images", "seed"]
+REFERENCE_PAGES = {"intro", "methods", "gain_vs_transfer", "course", "reproduce"}  # their tables are not measurements
 
 
 def medadv(*args: str, env: dict[str, str], timeout: float = 1200) -> subprocess.CompletedProcess:
@@ -42,7 +43,7 @@ def test_every_page_writes_a_tidy_results_table(quick_book):
     for page in PAGES:
         table = pd.read_csv(build / "results" / f"{page}.csv")
         assert len(table) > 0, page
-        if page != "intro":
+        if page not in REFERENCE_PAGES:  # pages of measurements keep the tidy result columns
             assert set(REQUIRED) <= set(table.columns), page
             assert (table.ci_low <= table.value + 1e-9).all() and (table.value <= table.ci_high + 1e-9).all(), page
 
@@ -159,3 +160,93 @@ def test_failing_page_reports_the_cell_and_leaves_no_results(tmp_path):
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").iterdir())
     assert not (tmp_path / "executed" / "book" / "intro.ipynb").exists()
     assert (tmp_path / "failed" / "intro.ipynb").is_file()
+
+
+@pytest.mark.slow
+def test_methods_and_targets_numbers(quick_book):
+    build, _, _ = quick_book
+    differences = pd.read_csv(build / "results" / "methods.csv").set_index("setting")
+    assert differences.loc["eps on [-1, 1] (ours × 2)", "this build"] == "0.04"  # quick eps 0.02, twice on [-1, 1]
+    assert differences.loc["eps on [-1, 1] (ours × 2)", "paper"] == "0.02" and differences.differs.sum() >= 5
+    assert not differences.loc["initialisations", "differs"]
+    sets = pd.read_csv(build / "results" / "methods-sets.csv").set_index("set")
+    dev = sets.train + sets.validation
+    assert dev["d2/2"] < dev["d2"] and dev["d1/10"] < dev["d1"] / 5 and sets.loc["test", "test"] == 64
+    assert abs(dev["d1"] - 240) < 30 and sets.loc["d1/10", "patients"] >= 2  # d1 is n_dev images, whole patients
+    weights = pd.read_csv(build / "results" / "methods-weights.csv")
+    assert len(weights) == 2 and weights.weights_source.str.len().gt(0).all()
+
+    clean = pd.read_csv(build / "results" / "targets-clean.csv")
+    assert set(clean.data) == {"d1", "d2", "d2/2", "d1/10"} and clean.auc.between(0, 1).all()
+    assert (clean.ci_low <= clean.auc).all() and (clean.auc <= clean.ci_high).all()
+    assert set(clean[clean.data == "d2/2"].init) == {"random"}  # T4 trains d2/2 surrogates from random init only
+    assert (clean[clean.init == "random"].weights_source == "random").all()
+    gains = pd.read_csv(build / "results" / "targets-gains.csv")
+    assert set(gains.data) == {"d1", "d2", "d1/10"} and len(gains) == 6
+    assert np.allclose(gains.gain, gains.auc_imagenet - gains.auc_random)
+    by_auc = clean.set_index(["arch", "init", "data"]).auc
+    assert np.allclose(gains.auc_imagenet, [by_auc[(a, "imagenet", d)] for a, d in zip(gains.arch, gains.data)])
+    tidy = pd.read_csv(build / "results" / "targets.csv")
+    assert len(tidy) == len(clean) and (tidy.metric == "auc").all()
+
+
+@pytest.mark.slow
+def test_gain_vs_transfer_and_architecture_numbers(quick_book):
+    build, _, _ = quick_book
+    points = pd.read_csv(build / "results" / "gain_vs_transfer.csv")
+    assert len(points) == 2 and set(points.attack) == {"pgd"}  # 1 domain x 2 architectures
+    gains = pd.read_csv(build / "results" / "targets-gains.csv").query("data == 'd1'").set_index("arch").gain
+    assert np.allclose(points.set_index("arch").auc_gain, gains.reindex(points.arch))
+    assert (points.transfer_gain_low <= points.transfer_gain).all() and (points.transfer_gain <= points.transfer_gain_high).all()
+    # the transfer gain is random→random minus imagenet→imagenet perc_clean over T3's surrogates of each target
+    t3 = pd.read_csv(build / "results" / "t3_pretraining.csv").query(
+        "metric == 'perc_clean' and attack == 'pgd' and perturbation == 'adversarial'")
+    for row in points.itertuples():
+        part = t3[t3.target_arch == row.arch]
+        rr = part[(part.target_init == "random") & (part.surrogate_init == "random")].value.mean()
+        ii = part[(part.target_init == "imagenet") & (part.surrogate_init == "imagenet")].value.mean()
+        assert np.isclose(row.transfer_gain, rr - ii, atol=1e-6)
+    fit = pd.read_csv(build / "results" / "gain_vs_transfer-fit.csv")
+    slope = np.diff(points.transfer_gain.values)[0] / np.diff(points.auc_gain.values)[0]  # two points: the line through them
+    assert np.allclose(np.diff(fit.fit) / np.diff(fit.x), slope)
+
+    matrix = pd.read_csv(build / "results" / "architecture-matrix.csv")
+    black, white = matrix[matrix.threat == "black-box"], matrix[matrix.threat == "white-box"]
+    assert len(black) == 4 * 4 * 2 and len(white) == 4 * 2  # (arch x init)^2 per attack; the diagonal per attack
+    assert white.perc_clean.mean() < black.perc_clean.mean()  # the target's own gradients attack best
+    cells = t3.set_index(["surrogate_arch", "surrogate_init", "target_arch", "target_init"]).value
+    pgd = black[black.attack == "pgd"]
+    assert np.allclose(pgd.perc_clean, [cells[tuple(k)] for k in
+                                        pgd[["surrogate_arch", "surrogate_init", "target_arch", "target_init"]].values])
+
+
+@pytest.mark.slow
+def test_course_and_reproduce_tables(quick_book):
+    build, _, _ = quick_book
+    course = pd.read_csv(build / "results" / "course.csv")
+    assert len(course) == 5 and course.exercise.is_unique
+    assert course.set_index("exercise").loc["ex-eps", "eps ([0, 1], default)"] == 0.05
+    assert "mi_di_ti_pgd" in course.set_index("exercise").loc["ex-attack", "attacks (default)"]
+    sizes = course.set_index("exercise")["train images (this build)"]
+    assert sizes["ex-overlap"].startswith("pathology: ") and int(sizes["ex-source"].split(": ")[1]) > 100
+    counts = pd.read_csv(build / "results" / "reproduce.csv").set_index("page")
+    assert (counts.total == counts.train + counts.craft + counts.evaluate).all()
+    book = counts.loc["book (shared units once)"]
+    pages = counts.drop(index="book (shared units once)")
+    assert book.train == 18 and book.total < pages.total.sum()  # 2 archs x 2 inits x (d1 x2, d2, d1/10) + 2 d2/2
+    assert counts.loc["t3_pretraining", "train"] == 8 and counts.loc["t3_pretraining", "craft"] == 16
+    profiles = pd.read_csv(build / "results" / "reproduce-profiles.csv")
+    assert {"quick", "default", "paper"} <= set(profiles.profile)
+
+
+def test_linear_trend_recovers_a_line_and_refuses_a_ci_from_two_points():
+    from medadv.pages import linear_trend
+
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 0.3, 6)
+    y = 2 + 50 * x + rng.normal(0, 0.5, len(x))
+    fit, band = linear_trend(x, y, n_boot=300, seed=1)
+    assert abs(fit["slope"] - 50) < 5 and fit["ci_low"] < fit["slope"] < fit["ci_high"]
+    assert (band.low <= band.fit + 1e-9).all() and (band.fit <= band.high + 1e-9).all()
+    two, _ = linear_trend([0.0, 1.0], [1.0, 3.0])
+    assert two["slope"] == pytest.approx(2.0) and np.isnan(two["ci_low"])

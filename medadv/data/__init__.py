@@ -73,10 +73,12 @@ def domain_data(spec: DataSpec, root: str | None = None) -> DomainData:
     module = importlib.import_module(DATASETS[spec.dataset][0])
     data: DomainData = module.load(data_root(spec.dataset, root), image_size=spec.image_size, **dict(spec.options))
     rng = np.random.default_rng(spec.seed)
-    test = data.test
+    test, pool = data.test, data.pool
     if spec.n_test < len(test):  # a fixed, seeded, patient-level subsample of the official test set
         test = _take_patients(test, rng.permutation(np.unique(test.patients)), spec.n_test)
-    return DomainData(data.pool, test, data.sources)
+    if 2 * spec.n_dev < len(pool):  # d1 and d2 hold n_dev images each, as for the generated set
+        pool = _take_patients(pool, rng.permutation(np.unique(pool.patients)), 2 * spec.n_dev)
+    return DomainData(pool, test, data.sources)
 
 
 def source_pool(spec: DataSpec, source: str, root: str | None = None) -> ImageSet:

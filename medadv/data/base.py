@@ -11,6 +11,27 @@ class DataError(ValueError):
     """A data set is missing, malformed or inconsistent; the message names the file and the fix."""
 
 
+class LazySubset:
+    """Rows ``index`` of a lazy image reader, read only when a batch asks for them."""
+
+    def __init__(self, parent: Any, index: np.ndarray) -> None:
+        self.parent, self.index = parent, index
+        self.shape = (len(index), *parent.shape[1:])
+        self.dtype = np.uint8
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        rows = self.index[key]
+        if np.ndim(rows) == 0:
+            return np.asarray(self.parent[np.array([rows])])[0]
+        return np.asarray(self.parent[rows])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self[np.arange(len(self))], dtype=dtype)
+
+
 @dataclass(frozen=True)
 class ImageSet:
     """Labelled images of one domain.
@@ -56,9 +77,13 @@ class ImageSet:
         return int(self.images.shape[1])
 
     def subset(self, index: np.ndarray) -> "ImageSet":
+        """The images at ``index`` (sorted); a lazy reader stays lazy (PCam's train file is 6 GB+)."""
         index = np.sort(np.asarray(index, dtype=np.int64))
-        images = self.images[index] if len(index) else np.zeros((0, *self.images.shape[1:]), np.uint8)
-        return ImageSet(np.asarray(images), self.labels[index], self.patients[index], self.label_names, dict(self.meta))
+        if isinstance(self.images, np.ndarray):
+            images: Any = self.images[index]
+        else:
+            images = LazySubset(self.images, index)
+        return ImageSet(images, self.labels[index], self.patients[index], self.label_names, dict(self.meta))
 
     def positives(self) -> np.ndarray:
         """Number of positive images per label (multi-label) or per class (single-label)."""
