@@ -14,3 +14,7 @@ def tmp_store(tmp_path):
     from medadv.store import Store
 
     return Store(tmp_path / "store")
+
+
+# The real single-node Slurm: one session fixture for every module that asks for ``slurm_cluster``.
+from conftest_slurm import slurm_cluster  # noqa: E402,F401

@@ -22,7 +22,7 @@ REQUIRED = ["domain", "target_arch", "target_init", "target_data", "surrogate_ar
 REFERENCE_PAGES = {"intro", "methods", "gain_vs_transfer", "course", "reproduce"}  # their tables are not measurements
 
 
-def medadv(*args: str, env: dict[str, str], timeout: float = 1200) -> subprocess.CompletedProcess:
+def medadv(*args: str, env: dict[str, str], timeout: float = 2400) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "medadv", *args], cwd=ROOT, env={**os.environ, **env},
                           capture_output=True, text=True, timeout=timeout)
 

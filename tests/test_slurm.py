@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest_slurm import SCRIPTS, TEST_PORT, slurm_cluster  # noqa: F401  (slurm_cluster is a fixture)
+from conftest_slurm import SCRIPTS, TEST_PORT
 from grid_toys import Toy, chain, contents, starts
 
 from medadv import grid

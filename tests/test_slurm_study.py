@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest_slurm import slurm_cluster  # noqa: F401  (a fixture)
 
 from medadv.book import ROOT
 
