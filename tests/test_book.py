@@ -52,7 +52,7 @@ def test_every_page_writes_a_tidy_results_table(quick_book):
 def test_t3_numbers_are_consistent(quick_book):
     build, _, _ = quick_book
     t3 = pd.read_csv(build / "results" / "t3_pretraining.csv")
-    clean = t3[t3.metric == "auc"][t3.attack == "none"]
+    clean = t3[(t3.metric == "auc") & (t3.attack == "none")]
     assert len(clean) == 4 and clean.value.between(0, 1).all()  # 2 archs x 2 inits, clean AUC
     attacked = t3[t3.attack != "none"]
     assert set(attacked.attack) == {"fgsm", "pgd"} and set(attacked.perturbation) == {"adversarial", "shuffled"}
