@@ -112,6 +112,15 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
 
 def notebook_parameters(source: Path, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Profile, then per-notebook file, then overrides: validated, restricted to the notebook's own parameters."""
+    return _validated_parameters(source, profile, overrides)[0]
+
+
+def page_config(source: Path, profile: str, overrides: dict[str, Any]) -> StudyConfig:
+    """The StudyConfig a page will run with (its defaults, then the profile, then overrides)."""
+    return _validated_parameters(source, profile, overrides)[1]
+
+
+def _validated_parameters(source: Path, profile: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], StudyConfig]:
     declared = declared_parameters(source)
     profile_values = profile_parameters(profile, source.stem)
     unknown = sorted(set(profile_values) - StudyConfig.keys() - set(declared))
@@ -136,7 +145,7 @@ def notebook_parameters(source: Path, profile: str, overrides: dict[str, Any]) -
                 check_arch(arch)
             except ValueError as error:
                 raise ConfigError(f"archs: {error}") from None
-    return params
+    return params, cfg
 
 
 def library_fingerprint() -> str:
@@ -284,13 +293,6 @@ def build_html(root: Path = ROOT, *, strict: bool = False) -> Path:
     shutil.rmtree(html, ignore_errors=True)
     os.replace(tmp, html)
     return html
-
-
-def page_config(source: Path, profile: str, overrides: dict[str, Any]) -> StudyConfig:
-    """The StudyConfig a page will run with (its defaults, then the profile, then overrides)."""
-    params = notebook_parameters(source, profile, overrides)
-    merged = {**declared_parameters(source), **params}
-    return StudyConfig.from_mapping({k: v for k, v in merged.items() if k in StudyConfig.keys()})
 
 
 def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any]) -> dict[str, list[Any]]:

@@ -86,10 +86,10 @@ def _run(args: argparse.Namespace) -> int:
 def _book(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from medadv.book import ROOT, build_html, declared_parameters, parse_overrides, resolve_notebook, run_notebook, toc_pages
+    from medadv.book import build_html, declared_parameters, parse_overrides, run_notebook
 
     overrides = parse_overrides(args.param)
-    pages = [resolve_notebook(name) for name in args.only] if args.only else [ROOT / f"{p}.md" for p in toc_pages()]
+    pages = _pages(args.only)
     start = time.perf_counter()
     if args.executor != "local" or args.slurm:
         _compute_units(pages, args.profile, overrides, args.executor, args.slurm)
@@ -121,10 +121,17 @@ def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: s
     return ok
 
 
-def _grid(args: argparse.Namespace) -> int:
-    from medadv.book import ROOT, parse_overrides, resolve_notebook, toc_pages
+def _pages(only: list[str] | None) -> list[Path]:
+    """The pages named by ``--only``, else every page of the book in table-of-contents order."""
+    from medadv.book import ROOT, resolve_notebook, toc_pages
 
-    pages = [resolve_notebook(name) for name in args.only] if args.only else [ROOT / f"{p}.md" for p in toc_pages()]
+    return [resolve_notebook(name) for name in only] if only else [ROOT / f"{p}.md" for p in toc_pages()]
+
+
+def _grid(args: argparse.Namespace) -> int:
+    from medadv.book import parse_overrides
+
+    pages = _pages(args.only)
     return 0 if _compute_units(pages, args.profile, parse_overrides(args.param), args.executor, args.slurm) else 1
 
 
