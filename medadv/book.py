@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator
 import yaml
 
 from medadv.config import ConfigError, StudyConfig, profile_parameters
-from medadv.store import atomic_write_bytes
+from medadv.store import atomic_write_bytes, is_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,7 +133,8 @@ def _validated_parameters(source: Path, profile: str, overrides: dict[str, Any])
                           f"its parameters: {', '.join(declared)}")
     params = {k: v for k, v in profile_values.items() if k in declared}
     params.update(overrides)
-    if isinstance(params.get("store"), str) and not Path(params["store"]).expanduser().is_absolute():
+    store = params.get("store")
+    if isinstance(store, str) and not is_url(store) and not Path(store).expanduser().is_absolute():
         params["store"] = str(Path.cwd() / params["store"])  # pages execute in book/: anchor to where medadv runs
     merged = {**declared, **params}
     cfg = StudyConfig.from_mapping({k: v for k, v in merged.items() if k in StudyConfig.keys()})  # bad values
@@ -307,7 +308,7 @@ def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any])
         declared = declared_parameters(source)
         cfg = page_config(source, profile, {k: v for k, v in overrides.items() if k in declared})
         study = Study(cfg)
-        units = by_store.setdefault(str(study.store.root), {})
+        units = by_store.setdefault(study.store.location, {})
         for domain in cfg.domains:
             for unit in study.units(PAGE_CONDITIONS[source.stem](study, domain)):
                 units.setdefault(unit.key(), unit)

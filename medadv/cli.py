@@ -18,9 +18,10 @@ USER_ERRORS: tuple[type[Exception], ...] = (ConfigError,)
 
 def _user_errors() -> tuple[type[Exception], ...]:
     from medadv.data.base import DataError
+    from medadv.store import StoreLocationError
     from medadv.weights import WeightsError
 
-    return (*USER_ERRORS, DataError, WeightsError, FileNotFoundError)
+    return (*USER_ERRORS, DataError, WeightsError, StoreLocationError, FileNotFoundError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,13 +141,13 @@ def _store(args: argparse.Namespace) -> int:
 
     store = Store(args.root or DEFAULT_ROOT)
     if args.action == "gc":
-        print(f"removed {store.gc()} scratch directories from {store.root}")
+        print(f"removed {store.gc()} scratch entries from {store.location}")
         return 0
     total = 0
     for entry in store.entries():
         total += entry["bytes"]
         print(f"{entry['kind']:8s} {entry['key']}  {entry['bytes'] / 1e6:8.2f} MB  {_short(entry['spec'])}")
-    print(f"{store.root}: {total / 1e6:.1f} MB")
+    print(f"{store.location}: {total / 1e6:.1f} MB")
     return 0
 
 

@@ -113,7 +113,7 @@ class TrainUnit:
         """The trained model (training it first if the store lacks it), in eval mode on the unit's device."""
         from safetensors.torch import load_file
 
-        cache_key = (str(store.root), self.key())
+        cache_key = (store.location, self.key())
         if cache_key in _LOADED:
             return _LOADED[cache_key]
         path = self.run(store)
