@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from grid_toys import Toy, chain, contents, starts
 
+from medadv import grid
 from medadv.grid import STAGES, GridReport, SlurmOptions, Unit, plan, run_units
 from medadv.store import Store
 
@@ -87,6 +88,30 @@ def test_slurm_options_from_params():
         SlurmOptions.from_params({"gpus": 1})
     with pytest.raises(ValueError, match="time_min"):
         SlurmOptions(time_min=0)
+    with pytest.raises(ValueError, match="units_per_task"):
+        SlurmOptions(units_per_task=0)
+
+
+def test_slurm_chunks_spread_a_stage_over_the_parallel_tasks():
+    auto = SlurmOptions(array_parallelism=4, time_min=10)
+    assert [auto.chunk_size(n) for n in (1, 4, 5, 8, 9, 400)] == [1, 1, 2, 2, 3, 100]
+    assert SlurmOptions(units_per_task=1, array_parallelism=4).chunk_size(400) == 1
+    params = auto.submitit_parameters("evaluate", units_per_task=3)
+    assert params["time"] == 30 and params["signal_delay_s"] == 90  # the limit is per unit, times the chunk
+
+
+class _Interrupted(Toy):
+    def run(self, store: Store) -> None:
+        grid._time_limit(0, None)  # what Slurm's warning signal does inside a unit
+
+
+def test_a_chunk_goes_on_after_a_failure_and_stops_at_the_time_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(grid.signal, "signal", lambda *args: None)  # no real handler in the test process
+    chunk = [Toy("a"), Toy("bad", fail=True), Toy("b"), _Interrupted("late"), Toy("c"), Toy("d")]
+    errors = grid._run_chunk(chunk, str(tmp_path))
+    assert errors[:3] == ["", "RuntimeError: toy failure in bad", ""]
+    assert errors[3:] == [grid.TIME_LIMIT, grid.NOT_REACHED, grid.NOT_REACHED]
+    assert sorted(contents(Store(tmp_path)).values()) == ["a", "b"]
 
 
 def test_slurm_executor_without_slurm_is_a_clear_error(tmp_path, monkeypatch):

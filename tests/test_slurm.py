@@ -66,7 +66,7 @@ def test_slurm_gives_the_same_store_as_local(tmp_path, capsys):
     assert contents(slurm) == contents(local) and len(contents(local)) == 7
     assert all(starts(slurm, u.name) == 1 for u in units)
     err = capsys.readouterr().err
-    assert "in Slurm job(s)" in err and "evaluate" in err
+    assert "of Slurm job(s)" in err and "evaluate" in err
     logs = list((tmp_path / "slurm" / "slurm-logs").glob("*-train/*/*_log.err"))
     assert len(logs) == 3  # one job per train unit, logs under the store by default
     with capsys.disabled():
@@ -89,7 +89,7 @@ def test_slurm_killed_run_is_reported_and_a_rerun_finishes_it(tmp_path):
     quick = [Toy("q1"), Toy("q2")]
     slow = [Toy("s1", sleep_s=300), Toy("s2", sleep_s=300)]
     craft = Toy("c", "craft", needs=Toy("s1"))
-    options = SlurmOptions(time_min=10, mem_gb=0.5, array_parallelism=2)  # two at a time: quick ones first
+    options = SlurmOptions(time_min=10, mem_gb=0.5, array_parallelism=2, units_per_task=1)  # quick ones first
 
     def slow_started() -> bool:
         return all(starts(store, u.name) for u in slow) and all(u.done(store) for u in quick)
@@ -113,6 +113,24 @@ def test_slurm_killed_run_is_reported_and_a_rerun_finishes_it(tmp_path):
     assert [(store.path("toy", u.key()) / "out.txt").stat().st_mtime_ns for u in quick] == quick_mtimes
     assert [starts(store, name) for name in ("q1", "q2", "s1", "s2", "c")] == [1, 1, 2, 2, 2]
     assert contents(store)[craft.key()] == "c<s1"
+
+
+def test_slurm_chunk_killed_midway_keeps_its_finished_units(tmp_path, capsys):
+    store = Store(tmp_path / "store")
+    first, sleeper, never = Toy("first"), Toy("sleeper", sleep_s=300), Toy("never")
+    bad, after = Toy("bad", fail=True), Toy("after")
+    options = SlurmOptions(time_min=10, mem_gb=0.5, array_parallelism=2)  # two tasks of three units each
+    watcher = cancel_when(lambda: starts(store, "sleeper") == 1, "medadv-train")
+    report = run_units([first, sleeper, never, Toy("x"), bad, after], store, executor="slurm", slurm=options)
+    watcher.join()
+    assert sorted(report.done) == sorted(u.key() for u in (first, Toy("x"), after))  # a failure does not stop a chunk
+    failed = {key: log for key, _, log in report.failed}
+    assert set(failed) == {sleeper.key(), never.key(), bad.key()}
+    assert failed[sleeper.key()] == failed[never.key()] != failed[bad.key()]  # each points at its task's log
+    assert "toy failure in bad" in Path(failed[bad.key()]).read_text()
+    assert starts(store, "never") == 0
+    err = capsys.readouterr().err
+    assert "6 unit(s) in 2 task(s)" in err and "FAILED toy train never: ended by Slurm (CANCELLED" in err
 
 
 @pytest.mark.slow
