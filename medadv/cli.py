@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--force", action="store_true", help="execute every page even if nothing changed")
     book.add_argument("--no-html", action="store_true", help="execute only; do not build the HTML")
     book.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
+    book.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                      help="pages executed at once (default: one per 4 CPU cores; 1 on small machines)")
     for p in (book, grid := sub.add_parser("grid", help="compute every unit the book's pages need, without pages")):
         p.add_argument("--executor", choices=["local", "slurm"], default="local" if p is book else None,
                        required=p is grid, help="where units run: in this process or as Slurm job arrays")
@@ -87,20 +89,21 @@ def _run(args: argparse.Namespace) -> int:
 def _book(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from medadv.book import build_html, declared_parameters, parse_overrides, run_notebook
+    from medadv.book import build_html, default_jobs, parse_overrides, run_pages
 
     overrides = parse_overrides(args.param)
     pages = _pages(args.only)
+    jobs = default_jobs() if args.jobs is None else args.jobs
     start = time.perf_counter()
     if args.executor != "local" or args.slurm:
         _compute_units(pages, args.profile, overrides, args.executor, args.slurm)
-    bar = tqdm(pages, desc=f"book ({args.profile})", unit="page")
-    for source in bar:
-        bar.set_postfix_str(source.stem)
-        declared = declared_parameters(source)
-        result = run_notebook(source, profile=args.profile, force=args.force, log_output=args.log_output,
-                              overrides={k: v for k, v in overrides.items() if k in declared})
+    bar = tqdm(total=len(pages), desc=f"book ({args.profile}, {jobs} at a time)", unit="page")
+    for result in run_pages(pages, profile=args.profile, overrides=overrides, jobs=jobs, force=args.force,
+                            log_output=args.log_output):
+        bar.update(1)
+        bar.set_postfix_str(f"last: {result.name}")
         tqdm.write(f"{result.name}: {'unchanged' if result.skipped else f'{result.seconds:.0f} s'}")
+    bar.close()
     if not args.no_html and not args.only:
         html = build_html()
         print(f"book built in {time.perf_counter() - start:.0f} s: {html / 'index.html'}")

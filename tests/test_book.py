@@ -237,6 +237,25 @@ def test_course_and_reproduce_tables(quick_book):
     assert counts.loc["t3_pretraining", "train"] == 8 and counts.loc["t3_pretraining", "craft"] == 16
     profiles = pd.read_csv(build / "results" / "reproduce-profiles.csv")
     assert {"quick", "default", "paper"} <= set(profiles.profile)
+    hours = pd.read_csv(build / "results" / "reproduce-gpu-hours.csv").set_index("stage")
+    assert list(hours.units) == [*book[["train", "craft", "evaluate"]], book.total]
+    assert hours.loc["total", "gpu_hours"] == pytest.approx(hours.gpu_hours.iloc[:3].sum())
+    assert hours.loc["train", "gpu_hours"] > hours.loc["evaluate", "gpu_hours"] > 0
+
+
+@pytest.mark.slow
+def test_pages_in_parallel_overlap_and_give_the_same_tables(quick_book, tmp_path, monkeypatch):
+    from medadv.book import resolve_notebook, run_pages
+
+    build, _, _ = quick_book
+    monkeypatch.setenv("MEDADV_BUILD", str(tmp_path))
+    sources = [resolve_notebook(name) for name in ("course", "reproduce")]
+    results = list(run_pages(sources, profile="quick", overrides={"store": str(build / "store")}, jobs=2))
+    assert sorted(r.name for r in results) == ["course", "reproduce"] and not any(r.skipped for r in results)
+    assert max(r.started for r in results) < min(r.started + r.seconds for r in results)  # they ran at once
+    for name in ("course", "reproduce-gpu-hours"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "results" / f"{name}.csv"),
+                                      pd.read_csv(build / "results" / f"{name}.csv"))
 
 
 def test_linear_trend_recovers_a_line_and_refuses_a_ci_from_two_points():
