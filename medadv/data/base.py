@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,3 +110,20 @@ class DomainData:
                 f"{len(shared)} patients are in both the development pool and the test set (e.g. {example}); "
                 "fix the split file so that every patient is in one of them"
             )
+
+
+def pick_variant(root: Path, variant: str, found: dict[str, Path], variants: tuple[str, ...], *, what: str,
+                 expected: str, instructions: str) -> str:
+    """The variant of a data set folder to use ("auto": the first of ``variants`` found), or a DataError that says
+    what is missing and how to get it. ``found`` maps each variant present in ``root`` to its folder."""
+    if not Path(root).is_dir():
+        raise DataError(f"{what} folder {root} does not exist. Get the data:\n" + instructions)
+    if not found:
+        raise DataError(f"no {what} data set in {root} ({expected}). Get the data:\n" + instructions)
+    if variant == "auto":
+        variant = next(v for v in variants if v in found)
+    if variant not in variants:
+        raise ValueError(f"variant must be one of {variants} or 'auto', not {variant!r}")
+    if variant not in found:
+        raise DataError(f"variant {variant!r} requested but not found in {root} (found {sorted(found)})")
+    return variant

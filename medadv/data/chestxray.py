@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 from PIL import Image
 
-from medadv.data.base import DataError, DomainData, ImageSet
+from medadv.data.base import DataError, DomainData, ImageSet, pick_variant
 from medadv.data.decode import cache_stem, decode_images, open_image
 from medadv.data.fundus import patient_split
 
@@ -253,19 +253,24 @@ def _image_set(table: pd.DataFrame, size: int, column: int | None, label_names: 
 
 
 def _main_variant(root: Path, variant: str) -> tuple[str, dict[str, Path]]:
-    if not Path(root).is_dir():
-        raise DataError(f"chest X-ray folder {root} does not exist. Get the data:\n" + INSTRUCTIONS.format(root=root))
-    found = find_variants(Path(root))
-    if not found:
-        raise DataError(f"no chest X-ray data set in {root} (no Data_Entry_2017.csv, no CheXpert train.csv/valid.csv)."
-                        " Get the data:\n" + INSTRUCTIONS.format(root=root))
-    if variant == "auto":
-        variant = "nih" if "nih" in found else "chexpert"
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS} or 'auto', not {variant!r}")
-    if variant not in found:
-        raise DataError(f"variant {variant!r} requested but not found in {root} (found {sorted(found)})")
+    found = find_variants(Path(root)) if Path(root).is_dir() else {}
+    variant = pick_variant(root, variant, found, VARIANTS, what="chest X-ray", instructions=INSTRUCTIONS.format(root=root),
+                           expected="no Data_Entry_2017.csv, no CheXpert train.csv/valid.csv")
     return variant, found
+
+
+def _checked_tables(root: Path, options: dict[str, Any]) -> tuple[dict[str, Any], str, dict[str, Path], list[str], int | None,
+                                                               pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Options, variant, variants found, output names and column, pool and test tables (no patient in both), meta."""
+    opts = _options(**options)
+    variant, found = _main_variant(Path(root), opts["variant"])
+    label_names, column = _outputs(variant, opts["finding"])
+    pool, test, meta = _tables(variant, found[variant], opts)
+    shared = set(pool["patient"]) & set(test["patient"])
+    if shared:
+        raise DataError(f"{len(shared)} patients are in both the pool and the test set (e.g. {sorted(shared)[:3]}); "
+                        "fix the split file or the official lists so that every patient is in one of them")
+    return opts, variant, found, label_names, column, pool, test, meta
 
 
 def _tables(variant: str, folder: Path, opts: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -281,14 +286,7 @@ def load(root: Path, *, image_size: int, **options: Any) -> DomainData:
     """Chest X-rays as a domain. Options: variant ("auto", "nih", "chexpert"), finding (None: all outputs),
     split_file, test_fraction (0.2), seed (0), uncertain (0), only_present (False), skip_undecodable (False),
     cache (True), cache_dir (default ``<data folder>/.medadv_cache``), workers (1: decoding processes)."""
-    opts = _options(**options)
-    variant, found = _main_variant(Path(root), opts["variant"])
-    label_names, column = _outputs(variant, opts["finding"])
-    pool, test, meta = _tables(variant, found[variant], opts)
-    shared = set(pool["patient"]) & set(test["patient"])
-    if shared:
-        raise DataError(f"{len(shared)} patients are in both the pool and the test set (e.g. {sorted(shared)[:3]}); "
-                        "fix the split file or the official lists so that every patient is in one of them")
+    opts, variant, found, label_names, column, pool, test, meta = _checked_tables(root, options)
     pool_set = _image_set(pool, image_size, column, label_names, opts, found[variant], variant, meta)
     test_set = _image_set(test, image_size, column, label_names, opts, found[variant], variant, meta)
     sources: dict[str, ImageSet] = {}
@@ -310,13 +308,7 @@ def load(root: Path, *, image_size: int, **options: Any) -> DomainData:
 def verify(root: Path, *, checksums: bool = False, **options: Any) -> list[dict[str, Any]]:
     """Check the CSVs, labels, split lists and that every image used exists (nothing decoded); per-split counts
     per output."""
-    opts = _options(**options)
-    variant, found = _main_variant(Path(root), opts["variant"])
-    label_names, column = _outputs(variant, opts["finding"])
-    pool, test, meta = _tables(variant, found[variant], opts)
-    shared = set(pool["patient"]) & set(test["patient"])
-    if shared:
-        raise DataError(f"{len(shared)} patients are in both the pool and the test set (e.g. {sorted(shared)[:3]})")
+    opts, variant, found, label_names, column, pool, test, meta = _checked_tables(root, options)
     reports = []
     for split, table in (("pool", pool), ("test", test)):
         labels = np.stack(table["labels"].to_list()) if len(table) else np.zeros((0, 15))

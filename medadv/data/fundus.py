@@ -27,7 +27,7 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
-from medadv.data.base import DataError, DomainData, ImageSet
+from medadv.data.base import DataError, DomainData, ImageSet, pick_variant
 from medadv.data.decode import Undecodable, cache_stem, decode_images, open_image
 
 VARIANTS = ("eyepacs", "aptos")
@@ -180,18 +180,9 @@ def _options(variant: str = "auto", referable_grade: int = 2, test_fraction: flo
 
 
 def _main_variant(root: Path, variant: str) -> tuple[str, dict[str, Path]]:
-    if not Path(root).is_dir():
-        raise DataError(f"fundus folder {root} does not exist. Get the data:\n" + INSTRUCTIONS.format(root=root))
-    found = find_variants(Path(root))
-    if not found:
-        raise DataError(f"no fundus data set in {root} (no trainLabels.csv or train.csv). Get the data:\n"
-                        + INSTRUCTIONS.format(root=root))
-    if variant == "auto":
-        variant = "eyepacs" if "eyepacs" in found else "aptos"
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS} or 'auto', not {variant!r}")
-    if variant not in found:
-        raise DataError(f"variant {variant!r} requested but not found in {root} (found {sorted(found)})")
+    found = find_variants(Path(root)) if Path(root).is_dir() else {}
+    variant = pick_variant(root, variant, found, VARIANTS, what="fundus", instructions=INSTRUCTIONS.format(root=root),
+                           expected="no trainLabels.csv or train.csv")
     return variant, found
 
 
