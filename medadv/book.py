@@ -12,6 +12,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -309,12 +310,33 @@ def save_results(frame: Any, name: str | None = None, *, key: str = "") -> Path:
     return path
 
 
+def repository_url(root: Path = ROOT) -> str | None:
+    """The GitHub URL the book is built from: ``$MEDADV_REPOSITORY_URL``, else the checkout's ``origin`` remote
+    (``git@github.com:o/r.git`` and ``https://github.com/o/r.git`` → ``https://github.com/o/r``); None if neither is
+    a GitHub repository (Binder and Colab launch only from GitHub)."""
+    url = os.environ.get("MEDADV_REPOSITORY_URL")
+    if not url:
+        try:
+            url = subprocess.run(["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True,
+                                 text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+    match = re.fullmatch(r"(?:https://|git@|ssh://git@)github\.com[/:]([\w.-]+)/([\w.-]+?)(?:\.git)?/?", url or "")
+    return f"https://github.com/{match[1]}/{match[2]}" if match else None
+
+
 def stage_book(root: Path = ROOT) -> None:
-    """Copy the book's configuration and static files next to the executed notebooks."""
+    """Copy the book's configuration and static files next to the executed notebooks; the repository link and the
+    launch buttons point at the repository the book is built from (``repository_url``) when it is on GitHub."""
     executed_dir().mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml", "references.bib"):
         if (root / name).is_file():
             shutil.copyfile(root / name, executed_dir() / name)
+    url = repository_url(root)
+    if url and (root / "_config.yml").is_file():
+        config = yaml.safe_load((root / "_config.yml").read_text())
+        config.setdefault("repository", {})["url"] = url
+        atomic_write_bytes(executed_dir() / "_config.yml", yaml.safe_dump(config, sort_keys=False).encode())
     for folder in ("book/_static", "book/images"):
         if (root / folder).is_dir():
             shutil.copytree(root / folder, executed_dir() / folder, dirs_exist_ok=True)

@@ -269,3 +269,23 @@ def test_linear_trend_recovers_a_line_and_refuses_a_ci_from_two_points():
     assert (band.low <= band.fit + 1e-9).all() and (band.fit <= band.high + 1e-9).all()
     two, _ = linear_trend([0.0, 1.0], [1.0, 3.0])
     assert two["slope"] == pytest.approx(2.0) and np.isnan(two["ci_low"])
+
+
+@pytest.mark.parametrize("remote, expected", [
+    ("git@github.com:someone/medadv.git", "https://github.com/someone/medadv"),
+    ("https://github.com/someone/medadv.git", "https://github.com/someone/medadv"),
+    ("https://gitlab.com/someone/medadv.git", None),
+])
+def test_launch_buttons_point_at_the_repository_the_book_is_built_from(tmp_path, monkeypatch, remote, expected):
+    import yaml
+
+    from medadv.book import repository_url, stage_book
+
+    monkeypatch.setenv("MEDADV_REPOSITORY_URL", remote)
+    monkeypatch.setenv("MEDADV_BUILD", str(tmp_path))
+    assert repository_url() == expected
+    stage_book()
+    staged = yaml.safe_load((tmp_path / "executed" / "_config.yml").read_text())
+    original = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert staged["repository"]["url"] == (expected or original["repository"]["url"])
+    assert staged["launch_buttons"] == original["launch_buttons"] and staged["execute"] == original["execute"]
