@@ -74,7 +74,8 @@ class SlurmOptions:
     cpus_per_task: int = 1
     mem_gb: float = 4
     gpus_per_task: int = 0
-    array_parallelism: int = 16  # at most this many tasks of a stage run at once
+    array_parallelism: int = 16  # at most this many tasks of a stage run at once; set it to how many the cluster can
+    # run at once for these resources, as by default a stage is spread over this many tasks
     units_per_task: int | None = None  # None: spread a stage over array_parallelism tasks; 1: one unit per task
     # (long GPU trainings on a cluster with a short time cap); more: fewer, longer tasks
     extra_sbatch: dict[str, str] = field(default_factory=dict)  # more sbatch options, e.g. {"qos": "high"}

@@ -34,8 +34,10 @@ def scores(store: Path) -> dict[str, np.ndarray]:
 def test_quick_grid_on_slurm_equals_in_process(tmp_path, slurm_cluster):  # noqa: F811
     local, local_s = grid(tmp_path / "local", "local")
     assert local.returncode == 0, local.stderr[-3000:]
-    # each task gets the node's 2 cores, as the in-process run has: torch's CPU sums depend on the thread count
-    slurm, slurm_s = grid(tmp_path / "slurm", "slurm", "--slurm", "time_min=10", "--slurm", f"cpus_per_task={CORES}")
+    # Each task gets the node's cores, as the in-process run has (torch's CPU sums depend on the thread count), so
+    # one task runs at a time: array_parallelism=1 packs each stage into one task (one start-up per stage).
+    slurm, slurm_s = grid(tmp_path / "slurm", "slurm", "--slurm", "time_min=10", "--slurm", f"cpus_per_task={CORES}",
+                          "--slurm", "array_parallelism=1")
     assert slurm.returncode == 0, slurm.stdout[-3000:] + slurm.stderr[-3000:]
     a, b = scores(tmp_path / "local"), scores(tmp_path / "slurm")
     assert a.keys() == b.keys() and len(a) > 0
