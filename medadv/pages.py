@@ -15,8 +15,8 @@ import pandas as pd
 from medadv import metrics
 from medadv.config import PARAMS_DIR, StudyConfig, read_yaml
 from medadv.data import development_set
-from medadv.paper import PAGE_CONDITIONS, summary, t3_conditions, white_box_conditions
-from medadv.study import Condition, ModelSpec, Study
+from medadv.paper import BASELINE_ATTACK, PAGE_CONDITIONS, method, summary, t3_conditions, verdict, white_box_conditions
+from medadv.study import Condition, EnsembleSpec, ModelSpec, Study
 
 # ------------------------------------------------------------------------------------------------------ the paper
 
@@ -227,6 +227,230 @@ def transfer_matrix(study: Study, attacks: Sequence[str] | None = None) -> pd.Da
     out["surrogate"] = out.surrogate_arch + " / " + out.surrogate_init
     out["target"] = out.target_arch + " / " + out.target_init
     return out
+
+
+# ------------------------------------------------------------------------------------------------------ beyond: copies
+
+_Z95 = 1.959963984540054  # a 95% normal interval spans ±1.96 standard errors
+ALL_PAIRS = "all pairs (mean)"
+
+
+def copy_pair_cells(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """perc_clean of each (surrogate copy → target copy) pair with its bootstrap CI, per domain, attack and
+    initialisation (adversarial perturbations); ``paper_pair`` marks the paper's single comparison, 2 → 1."""
+    chosen = [c for c in conditions if c.perturbation == "adversarial"]
+    cells = summary(study, chosen, ["domain", "attack", "target_init", "surrogate_copy", "target_copy"])
+    cells = cells.drop(columns="n_pairs")
+    cells["pair"] = [f"{s} → {t}" for s, t in zip(cells.surrogate_copy, cells.target_copy)]
+    cells["paper_pair"] = (cells.target_copy == 1) & (cells.surrogate_copy == 2)
+    return cells
+
+
+def copy_clean_auc(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """Clean test AUC with its CI of every target copy among ``conditions`` (one row per domain, arch, init, copy)."""
+    rows = []
+    for t in dict.fromkeys(c.target for c in conditions):
+        ci = study.clean_auc(t)
+        rows.append({"domain": t.domain, "arch": t.arch, "init": t.init, "copy": t.copy, "auc": ci["value"],
+                     "ci_low": ci["ci_low"], "ci_high": ci["ci_high"]})
+    return pd.DataFrame(rows)
+
+
+def seed_vs_sampling(cells: pd.DataFrame, *, value: str, by: Sequence[str], level: float = 0.95) -> pd.DataFrame:
+    """Seed noise against sampling noise, per group of ``by``.
+
+    Seed noise: the SD of ``value`` over the group's rows (independently trained copies, or pairs of them, all measured
+    on the same test images, so only the training seed differs), with a chi-square interval as if the rows were
+    independent normal draws (pairs that share a copy are not, so read it as a lower bound on the uncertainty).
+    Sampling noise: the bootstrap standard error of one row, its CI width / (2 × 1.96), averaged over the rows.
+    ``larger`` is "seed" where the SD's interval lies above that standard error, "sampling" where below, else
+    "comparable"; ``ratio`` is SD / standard error."""
+    from scipy.stats import chi2
+
+    rows = []
+    for keys, group in cells.groupby(list(by), sort=False):
+        values = group[value].astype(float)
+        n = len(values)
+        sd = float(values.std(ddof=1)) if n > 1 else float("nan")
+        low = high = float("nan")
+        if n > 1:
+            low = sd * float(np.sqrt((n - 1) / chi2.ppf((1 + level) / 2, n - 1)))
+            high = sd * float(np.sqrt((n - 1) / chi2.ppf((1 - level) / 2, n - 1)))
+        se = float(((group["ci_high"] - group["ci_low"]) / (2 * _Z95)).mean())
+        ratio = sd / se if se > 0 and np.isfinite(sd) else float("nan")
+        larger = "n/a" if not np.isfinite(ratio) else "seed" if low > se else "sampling" if high < se else "comparable"
+        rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))), "n": n,
+                     "mean": float(values.mean()), "min": float(values.min()), "max": float(values.max()),
+                     "seed_sd": sd, "seed_sd_low": low, "seed_sd_high": high, "sampling_se": se, "ratio": ratio,
+                     "larger": larger})
+    return pd.DataFrame(rows, columns=[*by, "n", "mean", "min", "max", "seed_sd", "seed_sd_low", "seed_sd_high",
+                                       "sampling_se", "ratio", "larger"])
+
+
+def copy_pair_verdicts(study: Study, conditions: Sequence[Condition], *, pretrained: str = "imagenet",
+                       scratch: str = "random") -> pd.DataFrame:
+    """T3's verdict once per copy pair: perc_clean(``pretrained`` pair) − perc_clean(``scratch`` pair) for the same
+    (surrogate copy → target copy), on the same test images (paired bootstrap); the paper's direction is negative.
+    Last per domain, ``ALL_PAIRS``: the same difference of means over every pair (seed noise averaged out)."""
+    columns = ["domain", "pair", "paper_pair", "difference", "ci_low", "ci_high", "verdict"]
+    rows = []
+    chosen = [c for c in conditions if c.perturbation == "adversarial"]
+    for domain in dict.fromkeys(c.target.domain for c in chosen):
+        here = [c for c in chosen if c.target.domain == domain]
+        pairs = list(dict.fromkeys((c.surrogate.copy, c.target.copy) for c in here))
+        for pair in [*pairs, None]:
+            def pick(init: str) -> list[Condition]:
+                return [c for c in here if c.target.init == c.surrogate.init == init
+                        and (pair is None or (c.surrogate.copy, c.target.copy) == pair)]
+
+            a, b = pick(pretrained), pick(scratch)
+            if not a or not b:
+                continue
+            effect = study.perc_clean_difference(a, b)
+            rows.append({"domain": domain, "pair": ALL_PAIRS if pair is None else f"{pair[0]} → {pair[1]}",
+                         "paper_pair": pair == (2, 1), "difference": effect["value"], "ci_low": effect["ci_low"],
+                         "ci_high": effect["ci_high"], "verdict": verdict(effect, expected_sign=-1)})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def copies_finding(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Per domain: over how many copy pairs T3's direction holds (CI below zero) and points the paper's way (the
+    difference negative), the verdict of the paper's single pair (2 → 1) and over all pairs at once."""
+    rows = []
+    for domain, group in verdicts.groupby("domain", sort=False):
+        pairs, pooled = group[group.pair != ALL_PAIRS], group[group.pair == ALL_PAIRS]
+        paper_pair = pairs[pairs.paper_pair]
+        rows.append({"domain": domain, "pairs": len(pairs), "holds": int((pairs.verdict == "holds").sum()),
+                     "fraction_holds": float((pairs.verdict == "holds").mean()),
+                     "fraction_negative": float((pairs.difference < 0).mean()),
+                     "paper_pair_verdict": paper_pair.verdict.iloc[0] if len(paper_pair) else "not measured",
+                     "all_pairs_verdict": pooled.verdict.iloc[0] if len(pooled) else "not measured"})
+    return pd.DataFrame(rows, columns=["domain", "pairs", "holds", "fraction_holds", "fraction_negative",
+                                       "paper_pair_verdict", "all_pairs_verdict"])
+
+
+def copies_sentence(finding: pd.DataFrame, noise: pd.DataFrame) -> str:
+    """One sentence per domain for the page's prose: the share of copy pairs where T3 holds, the paper's pair and
+    the pooled verdict, and whether seed or sampling noise is larger (``noise``: perc_clean per domain and init)."""
+    parts = []
+    for row in finding.itertuples():
+        n = noise[noise.domain == row.domain]
+        ratios = ", ".join(f"{r.target_init} {r.ratio:.1f}× ({r.larger})" for r in n.itertuples()
+                           if np.isfinite(r.ratio))
+        parts.append(f"{row.domain}: holds in {row.holds} of {row.pairs} copy pairs (difference negative in "
+                     f"{row.fraction_negative:.0%}); the paper's pair 2 → 1: {row.paper_pair_verdict}; all pairs "
+                     f"at once: {row.all_pairs_verdict}; seed SD / sampling SE of perc_clean: {ratios or 'n/a'}")
+    return "; ".join(parts) or "not computed"
+
+
+# ------------------------------------------------------------------------------------------------------ beyond: attacks
+
+#: Short names of the attacks for figures.
+METHOD_LABELS = {"fgsm": "FGSM", "pgd": "PGD", "mi_fgsm": "MI", "di_pgd": "DI", "ti_pgd": "TI",
+                 "mi_di_ti_pgd": "MI-DI-TI", f"ensemble {BASELINE_ATTACK}": f"ensemble\n{BASELINE_ATTACK.upper()}"}
+
+#: The paired contrasts of the transfer-attack page and what each difference means (every expected sign is −1).
+ATTACK_CONTRASTS: dict[str, str] = {
+    "gain over PGD": "the method − PGD on the same targets and surrogates (an ensemble: PGD on each member alone); "
+                     "negative: the method transfers better",
+    "pre-training": "ImageNet pair − random pair (T3's finding: negative)",
+    "architecture": "same − different architecture (the paper's finding: negative); not for an ensemble",
+}
+
+
+def attack_settings(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """What each method of the transfer-attack page runs: its attack's settings as crafted (the registry's defaults
+    under the study's step size and steps) and its surrogate, in the order of ``conditions``."""
+    from medadv.attacks import ATTACK_DEFAULTS
+
+    rows: dict[str, dict[str, Any]] = {}
+    for c in conditions:
+        if method(c) in rows:
+            continue
+        settings = {**ATTACK_DEFAULTS[c.attack], **dict(study.attack_params(c.attack))}
+        ensemble = isinstance(c.surrogate, EnsembleSpec)
+        rows[method(c)] = {
+            "method": method(c), "attack": c.attack, "eps": c.eps,
+            "settings": ", ".join(f"{k}={v}" for k, v in settings.items()) or "one step of eps",
+            "surrogate": f"ensemble of {len(c.surrogate.members)} (mean logits): one per architecture"
+                         if ensemble else "one model",
+        }
+    return pd.DataFrame(rows.values())
+
+
+def attack_effects(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """Per domain and method (an attack, or "ensemble <attack>"): the paired effects of ``ATTACK_CONTRASTS`` on
+    perc_clean (same test images, paired bootstrap over patients), each with its verdict (expected sign −1)."""
+    columns = ["domain", "method", "contrast", "difference", "ci_low", "ci_high", "verdict"]
+    rows = []
+    chosen = [c for c in conditions if c.perturbation == "adversarial"]
+    for domain in dict.fromkeys(c.target.domain for c in chosen):
+        here = [c for c in chosen if c.target.domain == domain]
+        baseline = [c for c in here if method(c) == BASELINE_ATTACK]
+        for name in dict.fromkeys(method(c) for c in here):
+            mine = [c for c in here if method(c) == name]
+            contrasts = []
+            if name != BASELINE_ATTACK:
+                targets = {c.target for c in mine}
+                contrasts.append(("gain over PGD", mine, [c for c in baseline if c.target in targets]))
+            contrasts.append(("pre-training", [c for c in mine if c.target.init == c.surrogate.init == "imagenet"],
+                              [c for c in mine if c.target.init == c.surrogate.init == "random"]))
+            if not any(isinstance(c.surrogate, EnsembleSpec) for c in mine):
+                contrasts.append(("architecture", [c for c in mine if c.surrogate.arch == c.target.arch],
+                                  [c for c in mine if c.surrogate.arch != c.target.arch]))
+            for contrast, a, b in contrasts:
+                if not a or not b:
+                    continue
+                effect = study.perc_clean_difference(a, b)
+                rows.append({"domain": domain, "method": name, "contrast": contrast, "difference": effect["value"],
+                             "ci_low": effect["ci_low"], "ci_high": effect["ci_high"],
+                             "verdict": verdict(effect, expected_sign=-1)})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def factor_ranking(effects: pd.DataFrame) -> pd.DataFrame:
+    """Per domain and method: the verdicts of the pre-training and architecture contrasts, which of the two factors
+    moves perc_clean more (by |difference|), and whether all three agree with PGD's (``as_pgd``)."""
+    columns = ["domain", "method", "pre-training", "architecture", "larger factor", "as_pgd"]
+    wide = effects[effects.contrast.isin(["pre-training", "architecture"])]
+    rows = []
+    for domain, group in wide.groupby("domain", sort=False):
+        by_method = {}
+        for name, part in group.groupby("method", sort=False):
+            got = part.set_index("contrast")
+            pre = got.verdict.get("pre-training", "n/a")
+            arch = got.verdict.get("architecture", "n/a")
+            larger = "n/a"
+            if {"pre-training", "architecture"} <= set(got.index):
+                larger = ("pre-training" if abs(got.difference["pre-training"]) >= abs(got.difference["architecture"])
+                          else "architecture")
+            by_method[name] = (pre, arch, larger)
+        reference = by_method.get(BASELINE_ATTACK)
+        for name, (pre, arch, larger) in by_method.items():
+            same = reference is not None and (pre, arch if arch != "n/a" else reference[1],
+                                              larger if larger != "n/a" else reference[2]) == reference
+            rows.append({"domain": domain, "method": name, "pre-training": pre, "architecture": arch,
+                         "larger factor": larger, "as_pgd": "baseline" if name == BASELINE_ATTACK else
+                         "yes" if same else "no"})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def attacks_sentence(effects: pd.DataFrame, ranking: pd.DataFrame) -> str:
+    """One sentence per domain: the method with the largest gain over PGD, and under how many methods the factor
+    verdicts and ranking are PGD's."""
+    parts = []
+    for domain, group in effects.groupby("domain", sort=False):
+        gains = group[group.contrast == "gain over PGD"]
+        rank = ranking[(ranking.domain == domain) & (ranking.as_pgd != "baseline")]
+        text = f"{domain}: "
+        if len(gains):
+            best = gains.loc[gains.difference.idxmin()]
+            text += (f"strongest {best.method} ({best.difference:+.1f} [{best.ci_low:+.1f}, {best.ci_high:+.1f}] "
+                     f"points vs PGD, {best.verdict}); ")
+        text += f"the factors' verdicts and ranking as under PGD for {int((rank.as_pgd == 'yes').sum())} of " \
+                f"{len(rank)} other methods"
+        parts.append(text)
+    return "; ".join(parts) or "not computed"
 
 
 # ------------------------------------------------------------------------------------------------------ course

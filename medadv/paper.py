@@ -6,12 +6,13 @@ into cells with bootstrap CIs. Notebooks only choose which table and how to show
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import product
+from itertools import permutations, product
 from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from medadv.study import Condition, ModelSpec, Study, same_config_surrogate
+from medadv.config import ConfigError, StudyConfig
+from medadv.study import PERTURBATIONS, Condition, EnsembleSpec, ModelSpec, Study, same_config_surrogate
 
 
 def surrogate_for(target: ModelSpec, arch: str, init: str, data: str) -> ModelSpec:
@@ -73,14 +74,72 @@ def t5_conditions(study: Study, domain: str) -> list[Condition]:
                            surrogate_inits=c.inits, attacks=c.attacks, eps=[c.eps])
 
 
+# ------------------------------------------------------------------------------------------------------ beyond the paper
+
+#: The paper's iterative attack: the baseline the transfer-enhancing attacks are compared with.
+BASELINE_ATTACK = "pgd"
+
+
+def verdict_attack(cfg: StudyConfig) -> str:
+    """The attack a page's verdict uses: PGD where the study runs it, else the study's first attack."""
+    return BASELINE_ATTACK if BASELINE_ATTACK in cfg.attacks else cfg.attacks[0]
+
+
+def copies_conditions(study: Study, domain: str) -> list[Condition]:
+    """Beyond the paper, variance between copies: T3's same-architecture pairs of equal initialisation (ImageNet →
+    ImageNet, random → random; the profile's first architecture; d1) for every ordered pair of distinct, independently
+    trained copies 1 … ``copies`` as (target, surrogate), with the verdict attack at eps. Target copy 1 attacked
+    through copy 2 is the paper's single comparison (T3's condition, the same units)."""
+    c = study.cfg
+    if c.copies < 2:
+        raise ConfigError(f"copies must be at least 2 (two independently trained copies make one pair), got {c.copies}")
+    arch, attack = c.archs[0], verdict_attack(c)
+    return [Condition(ModelSpec(domain, arch, init, "d1", t), ModelSpec(domain, arch, init, "d1", s), attack, c.eps)
+            for init in c.inits for t, s in permutations(range(1, c.copies + 1), 2)]
+
+
+def attack_list(cfg: StudyConfig) -> list[str]:
+    """The attacks the transfer-attack page compares: PGD (the baseline) first, then the study's other attacks."""
+    return list(dict.fromkeys([BASELINE_ATTACK, *cfg.attacks]))
+
+
+def attack_conditions(study: Study, domain: str) -> list[Condition]:
+    """Beyond the paper, transfer-enhancing attacks: T3's pairs of equal initialisation with targets of the profile's
+    first architecture (each init, d1) and surrogates of every architecture of that init (the target's own
+    configuration: its second copy), under PGD and each other attack of the study; plus PGD on the ensemble of those
+    surrogates (mean logits; never the target itself). Each with the shuffled control."""
+    c = study.cfg
+    out = []
+    for init in c.inits:
+        target = ModelSpec(domain, c.archs[0], init, "d1")
+        singles = tuple(surrogate_for(target, arch, init, "d1") for arch in c.archs)
+        for attack, surrogate, perturbation in product(attack_list(c), singles, PERTURBATIONS):
+            out.append(Condition(target, surrogate, attack, c.eps, perturbation))
+        if len(singles) > 1:
+            out += [Condition(target, EnsembleSpec(singles), BASELINE_ATTACK, c.eps, p) for p in PERTURBATIONS]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------ tables
+
+
+def method(cond: Condition) -> str:
+    """The attack as the transfer-attack page names it: the attack, or "ensemble <attack>" on an ensemble."""
+    return f"ensemble {cond.attack}" if isinstance(cond.surrogate, EnsembleSpec) else cond.attack
+
+
 def features(cond: Condition) -> dict[str, Any]:
-    """What a condition varies, as plain columns (the factors of the paper's tables)."""
+    """What a condition varies, as plain columns (the factors of the paper's tables). An ensemble surrogate's
+    architecture is "ensemble" (neither the same nor a different one) and its copy 0."""
     t, s = cond.target, cond.surrogate
+    ensemble = isinstance(s, EnsembleSpec)
     return {
         "domain": t.domain, "target_arch": t.arch, "target_init": t.init, "target_data": t.data,
-        "surrogate_arch": s.arch, "surrogate_init": s.init, "surrogate_data": s.data,
-        "architecture": "same" if t.arch == s.arch else "different", "pair": f"{s.arch} → {t.arch}",
-        "attack": cond.attack, "eps": cond.eps, "perturbation": cond.perturbation, "threat": cond.threat,
+        "target_copy": t.copy, "surrogate_arch": s.arch, "surrogate_init": s.init, "surrogate_data": s.data,
+        "surrogate_copy": s.copy,
+        "architecture": "ensemble" if ensemble else "same" if t.arch == s.arch else "different",
+        "pair": f"{s.arch} → {t.arch}", "attack": cond.attack, "method": method(cond), "eps": cond.eps,
+        "perturbation": cond.perturbation, "threat": cond.threat,
     }
 
 
@@ -130,6 +189,8 @@ PAGE_CONDITIONS: dict[str, Callable[[Study, str], list[Condition]]] = {
     "t3_pretraining": t3_conditions,
     "t4_data": t4_conditions,
     "t5_data_pretraining": t5_conditions,
+    "beyond_copies": copies_conditions,
+    "beyond_attacks": attack_conditions,
 }
 
 
@@ -220,8 +281,8 @@ def perceptibility_rows(study: Study, conditions: Sequence[Condition]) -> pd.Dat
         test = study.test(c.surrogate.domain)
         delta = study.delta(c.surrogate, c.attack, c.eps)
         values = perceptibility(test.images, delta, image_size=study.cfg.image_size)
-        rows.append({"domain": c.surrogate.domain, "surrogate": c.surrogate.label(), "attack": c.attack, "eps": c.eps,
-                     **values})
+        rows.append({"domain": c.surrogate.domain, "surrogate": c.surrogate.label(), "attack": c.attack,
+                     "method": method(c), "eps": c.eps, **values})
     return pd.DataFrame(rows)
 
 

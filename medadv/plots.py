@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-PALETTE = {"same": "#1b6ca8", "different": "#e08a1e", "adversarial": "#b2182b", "shuffled": "#999999"}
+PALETTE = {"same": "#1b6ca8", "different": "#e08a1e", "ensemble": "#4d9221", "adversarial": "#b2182b",
+           "shuffled": "#999999", "imagenet": "#1b6ca8", "random": "#e08a1e"}
 
 
 def style() -> None:
@@ -31,18 +32,25 @@ def glue_figure(name: str, fig: plt.Figure) -> None:
 
 def ci_bars(cells: pd.DataFrame, *, x: str, hue: str, col: str | None = None, value: str = "perc_clean",
             ylabel: str = "AUC under attack, % of clean (perc_clean)", reference: float | None = 100.0,
-            col_order: Sequence[str] | None = None, height: float = 3.2) -> plt.Figure:
-    """Grouped bars of ``value`` with their bootstrap CIs as error bars (one panel per ``col``)."""
+            col_order: Sequence[str] | None = None, height: float = 3.2, panel_width: float = 3.6,
+            legend_outside: bool = False) -> plt.Figure:
+    """Grouped bars of ``value`` with their bootstrap CIs as error bars (one panel per ``col``). Hue levels that an x
+    level never has (in any panel) leave no gap: the bars present at that x are centred on it. The legend sits in the
+    last panel, or right of it (``legend_outside``)."""
     panels = list(col_order or (cells[col].unique() if col else [None]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 + 3.6 * len(panels), height), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 + panel_width * len(panels), height), sharey=True,
+                             squeeze=False)
     x_levels = list(dict.fromkeys(cells[x]))
     hue_levels = list(dict.fromkeys(cells[hue]))
     width = 0.8 / len(hue_levels)
+    present = {v: [h for h in hue_levels if ((cells[x] == v) & (cells[hue] == h) & cells[value].notna()).any()]
+               for v in x_levels}
     for ax, panel in zip(axes[0], panels):
         data = cells if panel is None else cells[cells[col] == panel]
-        for j, level in enumerate(hue_levels):
+        for level in hue_levels:
             part = data[data[hue] == level].set_index(x).reindex(x_levels)
-            pos = np.arange(len(x_levels)) + (j - (len(hue_levels) - 1) / 2) * width
+            pos = np.array([i + (present[v].index(level) - (len(present[v]) - 1) / 2) * width if level in present[v]
+                            else np.nan for i, v in enumerate(x_levels)])
             err = np.vstack([part[value] - part["ci_low"], part["ci_high"] - part[value]])
             ax.bar(pos, part[value], width * 0.95, yerr=err, capsize=3, label=str(level),
                    color=PALETTE.get(str(level)), edgecolor="white")
@@ -52,7 +60,51 @@ def ci_bars(cells: pd.DataFrame, *, x: str, hue: str, col: str | None = None, va
         ax.set_title(str(panel) if panel is not None else "")
         ax.set_xlabel(x.replace("_", " "))
     axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(title=hue.replace("_", " "), frameon=False, loc="lower right")
+    where = dict(loc="upper left", bbox_to_anchor=(1.0, 1.0)) if legend_outside else dict(loc="lower right")
+    axes[0][-1].legend(title=hue.replace("_", " "), frameon=False, **where)
+    return fig
+
+
+def ci_points(cells: pd.DataFrame, *, x: str, hue: str, col: str | None = None, value: str = "perc_clean",
+              ylabel: str = "AUC under attack, % of clean (perc_clean)", reference: float | None = 100.0,
+              mark: str | None = None, mark_label: str = "", xlabel: str = "", legend_title: str = "",
+              height: float = 3.2) -> plt.Figure:
+    """One point per row with its bootstrap CI as an error bar, dodged by ``hue``, one panel per ``col``; a dotted
+    line at each hue's mean over the panel's points; rows where the boolean column ``mark`` is true drawn as
+    diamonds (labelled ``mark_label``)."""
+    panels = list(dict.fromkeys(cells[col])) if col else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.2 + 3.8 * len(panels), height), sharey=True, squeeze=False)
+    x_levels = list(dict.fromkeys(cells[x]))
+    hue_levels = list(dict.fromkeys(cells[hue]))
+    width = 0.5 / max(len(hue_levels) - 1, 1) if len(hue_levels) > 1 else 0.0
+    colours = sns.color_palette(n_colors=len(hue_levels))
+    for ax, panel in zip(axes[0], panels):
+        data = cells if panel is None else cells[cells[col] == panel]
+        for j, level in enumerate(hue_levels):
+            part = data[data[hue] == level]
+            colour = PALETTE.get(str(level), colours[j])
+            pos = np.array([x_levels.index(v) for v in part[x]]) + (j - (len(hue_levels) - 1) / 2) * width
+            err = np.vstack([part[value] - part["ci_low"], part["ci_high"] - part[value]])
+            ax.errorbar(pos, part[value], yerr=err, fmt="none", ecolor=colour, capsize=3, lw=1.2)
+            marked = part[mark].to_numpy(bool) if mark else np.zeros(len(part), bool)
+            ax.scatter(pos[~marked], part[value][~marked], color=colour, s=36, zorder=3, label=str(level))
+            if marked.any():
+                ax.scatter(pos[marked], part[value][marked], color=colour, marker="D", s=52, zorder=4,
+                           edgecolor="black", lw=0.8)
+            if len(part):
+                ax.axhline(part[value].mean(), color=colour, lw=0.9, ls=":")
+        if reference is not None:
+            ax.axhline(reference, color="black", lw=0.8, ls="--")
+        ax.set_xticks(np.arange(len(x_levels)), [str(v) for v in x_levels])
+        ax.set_title(str(panel) if panel is not None else "")
+        ax.set_xlabel(xlabel or x.replace("_", " "))
+    axes[0][0].set_ylabel(ylabel)
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    if mark and cells[mark].any():
+        handles.append(plt.Line2D([], [], marker="D", color="grey", markeredgecolor="black", ls="none"))
+        labels.append(mark_label or mark)
+    axes[0][-1].legend(handles, labels, title=legend_title or hue.replace("_", " "), frameon=False, loc="best",
+                       fontsize=8)
     return fig
 
 

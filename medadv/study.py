@@ -3,8 +3,10 @@
 A *target* and a *surrogate* are both ``ModelSpec``s: a domain, an architecture, an initialisation, a development set
 and a copy index. Copy 2 of a configuration is trained independently of copy 1 (its own seed for init, data order and
 augmentation): it is the paper's "same architecture, init and data" surrogate, never the target itself (that pair is
-the white-box reference). Adversarial sets are crafted once per surrogate, attack and eps on the fixed test set and
-reused for every target. Notebooks call ``Study`` methods and get DataFrames; nothing here plots.
+the white-box reference). A surrogate may also be an ``EnsembleSpec``: several trained models attacked together
+(mean logits); it is not a unit of its own, its members are. Adversarial sets are crafted once per surrogate, attack
+and eps on the fixed test set and reused for every target. Notebooks call ``Study`` methods and get DataFrames;
+nothing here plots.
 """
 from __future__ import annotations
 
@@ -50,6 +52,46 @@ class ModelSpec:
 
     def label(self) -> str:
         return f"{self.arch}/{self.init}/{self.data}#{self.copy}"
+
+
+@dataclass(frozen=True)
+class EnsembleSpec:
+    """Surrogates attacked together (the mean of their logits, ``attacks.Ensemble``): one surrogate of a condition.
+
+    In tidy rows it reads as one surrogate: ``arch`` joins the members' architectures with "+", ``init`` and ``data``
+    are the members' common value (joined with "+" where they differ), and ``copy`` is 0 (no single copy)."""
+
+    members: tuple[ModelSpec, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {len(self.members)}")
+        domains = {m.domain for m in self.members}
+        if len(domains) != 1:
+            raise ValueError(f"ensemble members span several domains {sorted(domains)}")
+
+    @property
+    def domain(self) -> str:
+        return self.members[0].domain
+
+    @property
+    def arch(self) -> str:
+        return "+".join(m.arch for m in self.members)
+
+    @property
+    def init(self) -> str:
+        return "+".join(dict.fromkeys(m.init for m in self.members))
+
+    @property
+    def data(self) -> str:
+        return "+".join(dict.fromkeys(m.data for m in self.members))
+
+    @property
+    def copy(self) -> int:
+        return 0
+
+    def label(self) -> str:
+        return f"ensemble[{', '.join(m.label() for m in self.members)}]"
 
 
 @dataclass(frozen=True)
@@ -131,10 +173,48 @@ class TrainUnit:
 
 
 @dataclass(frozen=True)
-class CraftUnit:
-    """Adversarial perturbations of the test set, crafted on one surrogate: ``delta.npy`` (float16, N×C×H×W)."""
+class EnsembleUnit:
+    """The surrogate an ``EnsembleSpec`` names: its members' trainings, loaded together as ``attacks.Ensemble``.
 
-    surrogate: TrainUnit
+    Not a stored unit (nothing to compute beyond its members): a ``CraftUnit`` on it is keyed by the members' keys,
+    in order. Data, device and the attack's seed come from the first member (members of one domain share the data)."""
+
+    members: tuple[TrainUnit, ...]
+
+    @property
+    def model(self) -> EnsembleSpec:
+        return EnsembleSpec(tuple(m.model for m in self.members))
+
+    @property
+    def data(self) -> DataSpec:
+        return self.members[0].data
+
+    @property
+    def data_root(self) -> str | None:
+        return self.members[0].data_root
+
+    @property
+    def settings(self) -> TrainSettings:
+        return self.members[0].settings
+
+    @property
+    def run_device(self) -> str:
+        return self.members[0].run_device
+
+    def key(self) -> str:
+        return spec_key("ensemble", {"members": [m.key() for m in self.members]}, "1")
+
+    def load(self, store: Store) -> attacks.Ensemble:
+        """The trained members (training any the store lacks) as one model, in eval mode."""
+        return attacks.Ensemble([m.load(store) for m in self.members]).eval()
+
+
+@dataclass(frozen=True)
+class CraftUnit:
+    """Adversarial perturbations of the test set, crafted on one surrogate (a trained model or an ensemble of them):
+    ``delta.npy`` (float16, N×C×H×W)."""
+
+    surrogate: TrainUnit | EnsembleUnit
     attack: str
     eps: float
     params: tuple[tuple[str, Any], ...] = ()
@@ -220,14 +300,16 @@ class Condition:
     """One measured transfer: a target attacked with images crafted on a surrogate."""
 
     target: ModelSpec
-    surrogate: ModelSpec
+    surrogate: ModelSpec | EnsembleSpec
     attack: str
     eps: float
     perturbation: str = "adversarial"
 
     @property
     def threat(self) -> str:
-        return "white-box" if self.target == self.surrogate else "black-box"
+        """White-box where the surrogate is the target itself (or an ensemble that contains it)."""
+        own = self.target == self.surrogate or self.target in getattr(self.surrogate, "members", ())
+        return "white-box" if own else "black-box"
 
 
 class Study:
@@ -265,8 +347,14 @@ class Study:
             return ()
         return (("alpha", self.cfg.pgd_alpha), ("steps", self.cfg.pgd_steps))
 
-    def craft_unit(self, surrogate: ModelSpec, attack: str, eps: float) -> CraftUnit:
-        return CraftUnit(self.train_unit(surrogate), attack, float(eps), self.attack_params(attack), self.cfg.batch_size)
+    def surrogate_unit(self, surrogate: ModelSpec | EnsembleSpec) -> TrainUnit | EnsembleUnit:
+        if isinstance(surrogate, EnsembleSpec):
+            return EnsembleUnit(tuple(self.train_unit(m) for m in surrogate.members))
+        return self.train_unit(surrogate)
+
+    def craft_unit(self, surrogate: ModelSpec | EnsembleSpec, attack: str, eps: float) -> CraftUnit:
+        return CraftUnit(self.surrogate_unit(surrogate), attack, float(eps), self.attack_params(attack),
+                         self.cfg.batch_size)
 
     def predict_unit(self, target: ModelSpec, condition: Condition | None = None) -> PredictUnit:
         if condition is None:
@@ -278,7 +366,8 @@ class Study:
         """Every unit the conditions need, by stage (for ``medadv.grid.run_units``)."""
         out: dict[str, Any] = {}
         for cond in conditions:
-            for unit in (self.train_unit(cond.target), self.train_unit(cond.surrogate),
+            surrogates = getattr(cond.surrogate, "members", (cond.surrogate,))
+            for unit in (self.train_unit(cond.target), *(self.train_unit(s) for s in surrogates),
                          self.craft_unit(cond.surrogate, cond.attack, cond.eps), self.predict_unit(cond.target),
                          self.predict_unit(cond.target, cond)):
                 out.setdefault(unit.key(), unit)
@@ -289,8 +378,8 @@ class Study:
     def test(self, domain: str):
         return test_set(self.data_spec(domain), self.cfg.data_root)
 
-    def model(self, spec: ModelSpec) -> Classifier:
-        return self.train_unit(spec).load(self.store)
+    def model(self, spec: ModelSpec | EnsembleSpec) -> Classifier | attacks.Ensemble:
+        return self.surrogate_unit(spec).load(self.store)
 
     def history(self, spec: ModelSpec) -> dict[str, Any]:
         return self.train_unit(spec).history(self.store)
@@ -301,7 +390,8 @@ class Study:
     def scores(self, cond: Condition) -> np.ndarray:
         return self.predict_unit(cond.target, cond).scores(self.store)
 
-    def delta(self, surrogate: ModelSpec, attack: str, eps: float, perturbation: str = "adversarial") -> np.ndarray:
+    def delta(self, surrogate: ModelSpec | EnsembleSpec, attack: str, eps: float,
+              perturbation: str = "adversarial") -> np.ndarray:
         return self.craft_unit(surrogate, attack, eps).delta(self.store, perturbation)
 
     # statistics ---------------------------------------------------------------------------------------------
@@ -380,8 +470,8 @@ def _one_domain(conditions: Sequence[Condition]) -> str:
     return domains.pop()
 
 
-def _row(target: ModelSpec, surrogate: ModelSpec | None, attack: str, eps: float, perturbation: str, metric: str,
-         ci: dict[str, float], n: int, seed: int, threat: str = "none") -> dict[str, Any]:
+def _row(target: ModelSpec, surrogate: ModelSpec | EnsembleSpec | None, attack: str, eps: float, perturbation: str,
+         metric: str, ci: dict[str, float], n: int, seed: int, threat: str = "none") -> dict[str, Any]:
     s = surrogate
     return {
         "domain": target.domain, "target_arch": target.arch, "target_init": target.init, "target_data": target.data,

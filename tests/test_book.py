@@ -221,6 +221,32 @@ def test_gain_vs_transfer_and_architecture_numbers(quick_book):
 
 
 @pytest.mark.slow
+def test_beyond_pages_agree_with_t3(quick_book):
+    build, _, _ = quick_book
+    key = ["target_arch", "target_init", "target_copy", "surrogate_arch", "surrogate_init", "surrogate_copy"]
+    t3 = pd.read_csv(build / "results" / "t3_pretraining.csv").query(
+        "metric == 'perc_clean' and attack == 'pgd' and perturbation == 'adversarial'").set_index(key).value
+    arch = "tf_efficientnet_lite0"  # the quick profile's first architecture
+    pairs = pd.read_csv(build / "results" / "beyond_copies-pairs.csv")
+    assert len(pairs) == 2 * 2 and pairs.paper_pair.sum() == 2  # quick: 2 copies, 2 ordered pairs per init
+    for row in pairs[pairs.paper_pair].itertuples():  # the paper's pair 2 -> 1 is T3's condition
+        assert np.isclose(row.perc_clean, t3[(arch, row.target_init, 1, arch, row.target_init, 2)])
+    verdicts = pd.read_csv(build / "results" / "beyond_copies-verdict.csv")
+    assert set(verdicts.verdict) <= {"holds", "fails", "unresolved"} and "all pairs (mean)" in set(verdicts.pair)
+    attacked = pd.read_csv(build / "results" / "beyond_attacks.csv").query(
+        "metric == 'perc_clean' and perturbation == 'adversarial'")
+    assert set(attacked.attack) == {"pgd", "mi_fgsm", "di_pgd", "ti_pgd", "mi_di_ti_pgd"}  # params/quick/beyond_attacks
+    ensemble = attacked[attacked.surrogate_copy == 0]
+    assert len(ensemble) == 2 and set(ensemble.attack) == {"pgd"} and (ensemble.threat == "black-box").all()
+    single_pgd = attacked[(attacked.attack == "pgd") & (attacked.surrogate_copy > 0)].set_index(key).value
+    assert len(single_pgd) == 4 and np.allclose(single_pgd, t3.reindex(single_pgd.index))  # T3's adversarial sets
+    effects = pd.read_csv(build / "results" / "beyond_attacks-effects.csv")
+    assert set(effects.verdict) <= {"holds", "fails", "unresolved"}
+    assert set(effects[effects.contrast == "gain over PGD"].method) == {"mi_fgsm", "di_pgd", "ti_pgd", "mi_di_ti_pgd",
+                                                                        "ensemble pgd"}
+
+
+@pytest.mark.slow
 def test_course_and_reproduce_tables(quick_book):
     build, _, _ = quick_book
     course = pd.read_csv(build / "results" / "course.csv")
@@ -233,7 +259,9 @@ def test_course_and_reproduce_tables(quick_book):
     assert (counts.total == counts.train + counts.craft + counts.evaluate).all()
     book = counts.loc["book (shared units once)"]
     pages = counts.drop(index="book (shared units once)")
-    assert book.train == 18 and book.total < pages.total.sum()  # 2 archs x 2 inits x (d1 x2, d2, d1/10) + 2 d2/2
+    # 2 archs x 2 inits x (d1 x2, d2, d1/10) + 2 d2/2, + the third copy of the first arch per init (beyond_copies)
+    assert book.train == 20 and book.total < pages.total.sum()
+    assert counts.loc["beyond_copies", "train"] == 6 and counts.loc["beyond_attacks", "craft"] > 16
     assert counts.loc["t3_pretraining", "train"] == 8 and counts.loc["t3_pretraining", "craft"] == 16
     profiles = pd.read_csv(build / "results" / "reproduce-profiles.csv")
     assert {"quick", "default", "paper"} <= set(profiles.profile)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from medadv import paper
-from medadv.config import StudyConfig
-from medadv.study import Condition, ModelSpec, Study
+from medadv import pages, paper
+from medadv.config import ConfigError, StudyConfig
+from medadv.study import Condition, EnsembleSpec, ModelSpec, Study
 
 
 def study(tmp_path) -> Study:
@@ -67,3 +68,115 @@ def test_paper_layout_formats_cells():
     cells = pd.DataFrame([{"a": "x", "b": "fgsm", "perc_clean": 50.0, "ci_low": 40.0, "ci_high": 60.0}])
     table = paper.paper_layout(cells, ["a"], ["b"])
     assert table.loc["x", "fgsm"] == "50.0 [40.0, 60.0]"
+
+
+# ---------------------------------------------------------------------------------------------- beyond the paper
+
+
+def test_copies_design_pairs_every_two_copies(tmp_path):
+    s = Study(StudyConfig(store=str(tmp_path / "s"), archs=("a1", "a2"), device="cpu", copies=3))
+    conditions = paper.copies_conditions(s, "pathology")
+    assert len(conditions) == 2 * 3 * 2  # 2 inits x ordered pairs of 3 copies
+    assert all(c.threat == "black-box" and c.target.copy != c.surrogate.copy for c in conditions)
+    assert {(c.target.arch, c.surrogate.arch) for c in conditions} == {("a1", "a1")}
+    assert all(c.target.init == c.surrogate.init and c.attack == "pgd" and c.eps == s.cfg.eps for c in conditions)
+    # the paper's pair (target copy 1, surrogate copy 2) is T3's condition: the same units, computed once
+    t3 = set(paper.t3_conditions(s, "pathology"))
+    assert {c for c in conditions if (c.target.copy, c.surrogate.copy) == (1, 2)} <= t3
+    with pytest.raises(ConfigError, match="copies must be at least 2"):
+        paper.copies_conditions(Study(s.cfg.replace(copies=1)), "pathology")
+
+
+def test_attack_design_reuses_t3_pgd_and_adds_an_ensemble(tmp_path):
+    s = Study(StudyConfig(store=str(tmp_path / "s"), archs=("a1", "a2"), device="cpu",
+                          attacks=("mi_fgsm", "pgd", "ti_pgd")))
+    conditions = paper.attack_conditions(s, "pathology")
+    assert list(dict.fromkeys(c.attack for c in conditions)) == ["pgd", "mi_fgsm", "ti_pgd"]  # PGD first
+    singles = [c for c in conditions if not isinstance(c.surrogate, EnsembleSpec)]
+    ensembles = [c for c in conditions if isinstance(c.surrogate, EnsembleSpec)]
+    assert len(singles) == 2 * 3 * 2 * 2 and len(ensembles) == 2 * 2  # inits x attacks x surrogates x perturbations
+    assert {c.target.arch for c in conditions} == {"a1"} and all(c.threat == "black-box" for c in conditions)
+    t3 = set(paper.t3_conditions(Study(s.cfg.replace(attacks=("pgd",))), "pathology"))
+    assert {c for c in singles if c.attack == "pgd"} <= t3  # PGD on single surrogates: T3's units
+    for c in ensembles:  # PGD on the single surrogates of the same target together, never the target itself
+        assert c.attack == "pgd" and c.target not in c.surrogate.members
+        assert set(c.surrogate.members) == {x.surrogate for x in singles if x.target == c.target}
+        assert paper.features(c)["architecture"] == "ensemble" and paper.method(c) == "ensemble pgd"
+
+
+def test_ensemble_surrogate_units_keep_existing_keys(tmp_path):
+    s = study(tmp_path)
+    target = ModelSpec("pathology", "a1", "random")
+    members = (ModelSpec("pathology", "a1", "random", copy=2), ModelSpec("pathology", "a2", "random"))
+    single = s.craft_unit(members[0], "pgd", s.cfg.eps)
+    assert single.spec()["surrogate"] == s.train_unit(members[0]).key()  # a single surrogate's craft key as before
+    ensemble = s.craft_unit(EnsembleSpec(members), "pgd", s.cfg.eps)
+    assert ensemble.key() != single.key()
+    assert ensemble.key() != s.craft_unit(EnsembleSpec(members[::-1]), "pgd", s.cfg.eps).key()
+    units = s.units([Condition(target, EnsembleSpec(members), "pgd", s.cfg.eps)])
+    trained = {u.model for u in units if u.stage == "train"}
+    assert trained == {target, *members}  # the members train; the ensemble is no unit of its own
+    assert [u.surrogate.model for u in units if u.stage == "craft"] == [EnsembleSpec(members)]
+    assert Condition(target, EnsembleSpec((target, members[1])), "pgd", 0.01).threat == "white-box"
+    with pytest.raises(ValueError, match="at least 2"):
+        EnsembleSpec(members[:1])
+
+
+def test_seed_vs_sampling_and_copy_findings():
+    cells = pd.DataFrame({"domain": "d", "init": ["x"] * 3 + ["y"] * 3 + ["z"] * 2,
+                          "value": [10.0, 30.0, 50.0, 5.0, 5.0, 5.0, 10.0, 12.0],
+                          "ci_low": [0.0, 20.0, 40.0, 1.0, 1.0, 1.0, 0.0, 2.0],
+                          "ci_high": [19.6, 39.6, 59.6, 9.0, 9.0, 9.0, 19.6, 21.6]})
+    noise = pages.seed_vs_sampling(cells, value="value", by=["domain", "init"]).set_index("init")
+    assert noise.loc["x", "seed_sd"] == pytest.approx(20.0) and noise.loc["x", "sampling_se"] == pytest.approx(5.0, 1e-3)
+    assert noise.loc["x", "seed_sd_low"] < 20.0 < noise.loc["x", "seed_sd_high"] and noise.loc["x", "ratio"] > 3.9
+    assert list(noise.larger) == ["seed", "sampling", "comparable"]  # z: 2 rows, SD 1.4 but its interval is wide
+    verdicts = pd.DataFrame({"domain": "d", "pair": ["2 → 1", "1 → 2", pages.ALL_PAIRS],
+                             "paper_pair": [True, False, False], "difference": [-5.0, 1.0, -2.0],
+                             "ci_low": [-9.0, -3.0, -4.0], "ci_high": [-1.0, 4.0, -0.5],
+                             "verdict": ["holds", "unresolved", "holds"]})
+    finding = pages.copies_finding(verdicts).iloc[0]
+    assert (finding.pairs, finding.holds, finding.fraction_negative) == (2, 1, 0.5)
+    assert finding.paper_pair_verdict == "holds" and finding.all_pairs_verdict == "holds"
+
+
+def test_factor_ranking_compares_each_attack_with_pgd():
+    rows = [("pgd", "pre-training", -30.0, "holds"), ("pgd", "architecture", -5.0, "unresolved"),
+            ("mi_fgsm", "pre-training", -20.0, "holds"), ("mi_fgsm", "architecture", -25.0, "holds"),
+            ("ensemble pgd", "pre-training", -10.0, "holds")]
+    effects = pd.DataFrame([{"domain": "d", "method": m, "contrast": c, "difference": v, "ci_low": v - 1,
+                             "ci_high": v + 1, "verdict": verdict} for m, c, v, verdict in rows])
+    ranking = pages.factor_ranking(effects).set_index("method")
+    assert ranking.loc["pgd", "larger factor"] == "pre-training" and ranking.loc["pgd", "as_pgd"] == "baseline"
+    assert ranking.loc["mi_fgsm", "larger factor"] == "architecture" and ranking.loc["mi_fgsm", "as_pgd"] == "no"
+    assert ranking.loc["ensemble pgd", "architecture"] == "n/a" and ranking.loc["ensemble pgd", "as_pgd"] == "yes"
+
+
+def test_ensemble_craft_and_copy_pairs_on_a_tiny_study(tmp_path):
+    """End to end on a few tiny models: an ensemble craft is PGD on the members' mean logits, within eps; the copy
+    pages' tables have one row per pair and copy."""
+    import numpy as np
+
+    from medadv import attacks
+
+    cfg = StudyConfig(store=str(tmp_path / "s"), archs=("resnet10t",), inits=("random",), image_size=16, n_dev=80,
+                      n_test=32, epochs_random=1, batch_size=32, pgd_steps=2, pgd_alpha=0.01, eps=0.02, n_boot=20,
+                      copies=3, device="cpu", progress=False)
+    s = Study(cfg)
+    copies = paper.copies_conditions(s, "pathology")
+    cells = pages.copy_pair_cells(s, copies)
+    assert len(cells) == 6 and cells.paper_pair.sum() == 1
+    assert ((cells.ci_low <= cells.perc_clean + 1e-9) & (cells.perc_clean <= cells.ci_high + 1e-9)).all()
+    assert len(pages.copy_clean_auc(s, copies)) == 3
+    assert pages.copy_pair_verdicts(s, copies).empty  # one initialisation: no pre-training contrast to test
+    target, members = copies[0].target, tuple(ModelSpec("pathology", "resnet10t", "random", copy=k) for k in (2, 3))
+    ensemble = Condition(target, EnsembleSpec(members), "pgd", cfg.eps)
+    delta = s.delta(ensemble.surrogate, "pgd", cfg.eps)
+    test = s.test("pathology")
+    expected = attacks.craft(attacks.Ensemble([s.model(m) for m in members]).eval(), test.images, test.labels,
+                             attack="pgd", eps=cfg.eps, batch_size=cfg.batch_size, device="cpu", image_size=16,
+                             seed=s.train_unit(members[0]).settings.seed, progress=False, alpha=0.01, steps=2)
+    np.testing.assert_array_equal(delta, expected)
+    assert np.abs(delta.astype(np.float32)).max() <= cfg.eps + 1e-3
+    rows = s.transfer_rows([ensemble])
+    assert set(rows.surrogate_arch) == {"resnet10t+resnet10t"} and set(rows.surrogate_copy) == {0}
