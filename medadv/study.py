@@ -201,6 +201,10 @@ class EnsembleUnit:
     def run_device(self) -> str:
         return self.members[0].run_device
 
+    @property
+    def progress(self) -> bool:
+        return self.members[0].progress
+
     def key(self) -> str:
         return spec_key("ensemble", {"members": [m.key() for m in self.members]}, "1")
 
@@ -240,6 +244,7 @@ class CraftUnit:
             delta = attacks.craft(
                 model, test.images, test.labels, attack=self.attack, eps=self.eps, batch_size=self.batch_size,
                 device=self.surrogate.run_device, image_size=self.surrogate.data.image_size, seed=self.surrogate.settings.seed,
+                progress=self.surrogate.progress,
                 **dict(self.params),
             )
             np.save(out / "delta.npy", delta)
