@@ -1,4 +1,4 @@
-"""Print one of the README Quickstart's two commands (``setup`` = the main job, ``test``), so CI runs them verbatim."""
+"""Print one of the README Quickstart's two commands (``main`` = the main job, ``test``), so CI runs them verbatim."""
 import re
 import sys
 from pathlib import Path
