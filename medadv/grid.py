@@ -255,7 +255,7 @@ def _use_allocated_cpus() -> None:
     """Size torch's thread pool to the task's CPUs: by default torch takes every core of the node, and tasks
     sharing a node then oversubscribe it (several times slower, measured on the 2-core test node)."""
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
-    if cpus and "torch" in sys.modules or cpus and importlib.util.find_spec("torch") is not None:
+    if cpus and importlib.util.find_spec("torch") is not None:
         import torch
 
         torch.set_num_threads(int(cpus))
@@ -356,7 +356,7 @@ def _run_slurm(
     _say(bar, progress, f"{stage}: {len(units)} unit(s) in {len(jobs)} task(s) of Slurm job(s) {array_ids}, "
                         f"logs in {folder.parent}")
     pending = dict(enumerate(jobs))
-    counted: set[int] = set()  # units already counted on the bar (seen in the store while their task runs)
+    landed = dict.fromkeys(pending, 0)  # per running task: how many of its units (run in order) are on the bar
     watcher = jobs[0].watcher
     last_sacct = float("-inf")
     failed = 0
@@ -367,11 +367,10 @@ def _run_slurm(
                 last_sacct = time.monotonic()
             for c, job in list(pending.items()):
                 finished, errors, job_error = _job_outcome(job)
-                offset = c * size
-                if not finished:
-                    newly = [offset + i for i, u in enumerate(chunks[c]) if offset + i not in counted and u.done(store)]
-                    counted.update(newly)
-                    bar.update(len(newly))
+                if not finished:  # a task runs its units in order: look only at the next one (one store query)
+                    while landed[c] < len(chunks[c]) and chunks[c][landed[c]].done(store):
+                        landed[c] += 1
+                        bar.update(1)
                     continue
                 del pending[c]
                 for i, unit in enumerate(chunks[c]):
@@ -386,9 +385,7 @@ def _run_slurm(
                         _say(bar, progress, f"FAILED {unit.describe()}: {error}\n  log: {job.paths.stderr}")
                     else:
                         report.done.append(unit.key())
-                    if offset + i not in counted:
-                        counted.add(offset + i)
-                        bar.update(1)
+                bar.update(len(chunks[c]) - landed.pop(c))
             running = sum(watcher.get_state(job.job_id, mode="cache") == "RUNNING" for job in pending.values())
             bar.set_postfix_str(f"tasks running {running}, failed {failed}", refresh=False)
             if pending:
