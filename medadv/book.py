@@ -365,6 +365,15 @@ def build_html(root: Path = ROOT, *, strict: bool = False) -> Path:
     return html
 
 
+def plan_profile(profile: str, pages: Iterable[str], overrides: dict[str, Any] | None = None) -> list[Any]:
+    """Every unit the named pages need under ``profile``, planned only (no data, no models: the store is pointed at
+    a scratch folder), for counts and estimates of a grid before it runs."""
+    with tempfile.TemporaryDirectory(prefix="medadv-plan-") as scratch:
+        sources = [ROOT / "book" / f"{page}.md" for page in pages]
+        planned = plan_units(sources, profile, {"store": scratch, **(overrides or {})})
+    return [unit for group in planned.values() for unit in group]
+
+
 def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any]) -> dict[str, list[Any]]:
     """Every unit the given pages need, from their parameters, grouped by store root (``medadv grid``)."""
     from medadv.paper import PAGE_CONDITIONS

@@ -17,7 +17,7 @@ import pandas as pd
 
 REFERENCE_GPU = "RTX 3090, AMP, batch 256-512, PyTorch 1.12"
 REFERENCE_SOURCE = "timm results/benchmark-train-amp-nchw-pt112-cu113-rtx3090.csv"
-# training images/s at the given resolution, and millions of parameters, from REFERENCE_SOURCE
+# training images/s at the given resolution, from REFERENCE_SOURCE (PARAMS_M: its millions of parameters)
 TRAIN_IMAGES_PER_S: dict[str, tuple[float, int]] = {
     "inception_v3": (602.3, 299),
     "densenet121": (730.1, 224),
@@ -101,12 +101,7 @@ def gpu_hours(units: Iterable[Any], measured: Mapping[str, Rate] | None = None) 
 def profile_gpu_hours(profile: str, pages: Iterable[str] | None = None, overrides: Mapping[str, Any] | None = None,
                       measured: Mapping[str, Rate] | None = None) -> pd.DataFrame:
     """``gpu_hours`` of every unit the book's factor pages need under ``profile`` (planned only: no data is read)."""
-    import tempfile
-
-    from medadv.book import ROOT, plan_units
+    from medadv.book import plan_profile
     from medadv.paper import PAGE_CONDITIONS
 
-    names = list(pages) if pages is not None else list(PAGE_CONDITIONS)
-    with tempfile.TemporaryDirectory(prefix="medadv-plan-") as scratch:
-        planned = plan_units([ROOT / "book" / f"{p}.md" for p in names], profile, {"store": scratch, **(overrides or {})})
-    return gpu_hours([u for group in planned.values() for u in group], measured)
+    return gpu_hours(plan_profile(profile, PAGE_CONDITIONS if pages is None else pages, dict(overrides or {})), measured)

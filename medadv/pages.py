@@ -5,7 +5,6 @@ once, so two pages never disagree and a test can call the same code.
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -15,7 +14,7 @@ import pandas as pd
 from medadv import metrics
 from medadv.config import PARAMS_DIR, StudyConfig, read_yaml
 from medadv.data import development_set
-from medadv.paper import BASELINE_ATTACK, PAGE_CONDITIONS, method, summary, t3_conditions, verdict, white_box_conditions
+from medadv.paper import BASELINE_ATTACK, PAGE_CONDITIONS, clean_summary, method, summary, t3_conditions, verdict, white_box_conditions
 from medadv.study import Condition, EnsembleSpec, ModelSpec, Study
 
 # ------------------------------------------------------------------------------------------------------ the paper
@@ -247,13 +246,11 @@ def copy_pair_cells(study: Study, conditions: Sequence[Condition]) -> pd.DataFra
 
 
 def copy_clean_auc(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
-    """Clean test AUC with its CI of every target copy among ``conditions`` (one row per domain, arch, init, copy)."""
-    rows = []
-    for t in dict.fromkeys(c.target for c in conditions):
-        ci = study.clean_auc(t)
-        rows.append({"domain": t.domain, "arch": t.arch, "init": t.init, "copy": t.copy, "auc": ci["value"],
-                     "ci_low": ci["ci_low"], "ci_high": ci["ci_high"]})
-    return pd.DataFrame(rows)
+    """Clean test AUC with its CI of every target copy among ``conditions`` (``clean_summary`` plus the copy)."""
+    targets = list(dict.fromkeys(c.target for c in conditions))
+    frame = clean_summary(study, targets)
+    frame.insert(3, "copy", [t.copy for t in targets])
+    return frame
 
 
 def seed_vs_sampling(cells: pd.DataFrame, *, value: str, by: Sequence[str], level: float = 0.95) -> pd.DataFrame:
@@ -526,20 +523,14 @@ def timings_table(path: Path) -> pd.DataFrame:
 def unit_counts(profile: str, pages: Sequence[str] = tuple(PAGE_CONDITIONS)) -> pd.DataFrame:
     """Units per stage (train, craft, evaluate) the ``profile`` needs, per page and for the whole book (shared units
     counted once). Planning builds unit specs only: no data, no models; the store is pointed at a scratch folder."""
-    from medadv.book import ROOT, plan_units
+    from medadv.book import plan_profile
 
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="medadv-plan-") as scratch:
-        overrides = {"store": scratch}
-        sources = [ROOT / "book" / f"{p}.md" for p in pages]
-        for page, source in zip(pages, sources):
-            rows.append({"page": page, **_count(plan_units([source], profile, overrides))})
-        rows.append({"page": "book (shared units once)", **_count(plan_units(sources, profile, overrides))})
+    rows = [{"page": page, **_count(plan_profile(profile, [page]))} for page in pages]
+    rows.append({"page": "book (shared units once)", **_count(plan_profile(profile, pages))})
     return pd.DataFrame(rows)
 
 
-def _count(planned: dict[str, list[Any]]) -> dict[str, int]:
-    units = [u for group in planned.values() for u in group]
+def _count(units: list[Any]) -> dict[str, int]:
     counts = {stage: sum(u.stage == stage for u in units) for stage in ("train", "craft", "evaluate")}
     return {**counts, "total": sum(counts.values())}
 
