@@ -12,7 +12,6 @@ gradients do not underflow by 1/N); the attacks use only its sign or a normalise
 """
 from __future__ import annotations
 
-import contextlib
 from functools import partial
 from typing import Any, Callable
 
@@ -21,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+
+from medadv.device import amp_dtype, autocast
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -87,19 +88,12 @@ def _seed_from_global() -> int:
     return int(torch.randint(0, 2**62, (1,)))
 
 
-def _autocast(amp: bool, x: Tensor) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on CUDA (fp32 range: no gradient underflow); a no-op elsewhere."""
-    if amp and x.is_cuda:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _input_grad(model: nn.Module, x: Tensor, y: Tensor, loss: LossFn, amp: bool,
                 transform: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """d loss / d x in float32, w.r.t. the input only (the parameters' .grad stay untouched)."""
     leaf = x.detach().requires_grad_(True)  # an alias, no copy
     with torch.enable_grad():
-        with _autocast(amp, x):
+        with autocast(x.device, amp_dtype(x.device, amp, allow_float16=False)):
             logits = model(transform(leaf) if transform is not None else leaf)
         value = loss(logits, y)
         (grad,) = torch.autograd.grad(value, leaf)
@@ -173,7 +167,8 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, alpha: float, ste
       the values are unchanged, only the memory layout and thus the convolution kernels. Measured on 1 CPU thread
       (forward+backward, batch 32–64): tf_efficientnet_lite0 at 48–96 px 35–45% faster, resnet50 at 96 px ~10%,
       resnet10t at 64 px ~14%, resnet18 at 48 px 10% slower (``medadv bench attacks`` compares).
-    amp: bfloat16 autocast on CUDA; the gradient w.r.t. the input stays float32.
+    amp: bfloat16 autocast on CUDA GPUs that have it (see ``medadv.device``); the gradient w.r.t. the input stays
+      float32.
     Returns x_adv, detached, of x's shape. No host sync inside the step loop (unless DI is on: its CPU draws).
     """
     x = _check(model, x, y, eps)

@@ -76,6 +76,8 @@ class StudyConfig:
     seed: int = 0
     store: str = DEFAULT_ROOT
     device: str = "auto"
+    amp: bool = True  # mixed precision on CUDA; how units run, like device: not part of store keys
+    compile: bool = False  # torch.compile each training (worth it for long GPU trainings only)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -133,7 +135,7 @@ class StudyConfig:
         return dataclasses.replace(self, **changes)
 
     def resolved_device(self) -> str:
-        from medadv.study import resolve_device
+        from medadv.device import resolve_device
 
         return resolve_device(self.device)
 

@@ -25,7 +25,8 @@ from medadv.config import StudyConfig
 from medadv.data import DataSpec, development_set, test_set
 from medadv.models import Classifier, ModelInfo, create_model
 from medadv.store import Store, spec_key
-from medadv.train import AUGMENT_BY_DOMAIN, TrainSettings, predict, train
+from medadv.device import resolve_device
+from medadv.train import AUGMENT_BY_DOMAIN, Execution, TrainSettings, predict, train
 
 # Bump a stage's version when its code changes what it computes: old store entries are then not reused.
 VERSIONS = {"train": "1", "craft": "1", "evaluate": "1"}
@@ -105,6 +106,7 @@ class TrainUnit:
     device: str = "auto"  # resolved where the unit runs (a Slurm job's node may have a GPU the planner lacks)
     data_root: str | None = None
     progress: bool = True
+    execution: Execution = Execution()  # like the device: how it runs, not part of the key
     stage: str = field(default="train", init=False)
 
     @property
@@ -142,11 +144,12 @@ class TrainUnit:
             history = train(
                 model, train_set, val_set, self.settings, device=self.run_device, image_size=self.data.image_size,
                 checkpoint=store.partial(self.key()) / "last.pt", progress=self.progress, description=self.describe(),
+                execution=self.execution,
             )
             state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             save_file(state, str(out / "model.safetensors"))
             info = {**asdict(model.info), "history": history, "n_train": len(train_set), "n_val": len(val_set),
-                    "device": self.run_device}
+                    "device": self.run_device, "execution": asdict(self.execution)}
             (out / "history.json").write_text(json.dumps(info, indent=1))
 
         return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
@@ -205,6 +208,10 @@ class EnsembleUnit:
     def progress(self) -> bool:
         return self.members[0].progress
 
+    @property
+    def execution(self) -> Execution:
+        return self.members[0].execution
+
     def key(self) -> str:
         return spec_key("ensemble", {"members": [m.key() for m in self.members]}, "1")
 
@@ -244,7 +251,7 @@ class CraftUnit:
             delta = attacks.craft(
                 model, test.images, test.labels, attack=self.attack, eps=self.eps, batch_size=self.batch_size,
                 device=self.surrogate.run_device, image_size=self.surrogate.data.image_size, seed=self.surrogate.settings.seed,
-                progress=self.surrogate.progress,
+                progress=self.surrogate.progress, amp=self.surrogate.execution.amp,
                 **dict(self.params),
             )
             np.save(out / "delta.npy", delta)
@@ -291,7 +298,7 @@ class PredictUnit:
             test = test_set(self.target.data, self.target.data_root)
             delta = self.craft.delta(store, self.perturbation) if self.craft else None
             scores = predict(model, test.images, batch_size=256, device=self.target.run_device,
-                             image_size=self.target.data.image_size, perturbation=delta)
+                             image_size=self.target.data.image_size, perturbation=delta, amp=self.target.execution.amp)
             np.save(out / "scores.npy", scores.astype(np.float32))
 
         return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
@@ -345,7 +352,7 @@ class Study:
             augment=AUGMENT_BY_DOMAIN.get(model.domain, "flips"), seed=c.seed * 1000 + model.copy,
         )
         return TrainUnit(model, self.data_spec(model.domain), settings, c.weights_files.get(model.arch) if pretrained
-                         else None, c.device, c.data_root, c.progress)
+                         else None, c.device, c.data_root, c.progress, Execution(amp=c.amp, compile=c.compile))
 
     def attack_params(self, attack: str) -> tuple[tuple[str, Any], ...]:
         if attack == "fgsm":
@@ -445,12 +452,6 @@ class Study:
                 rows.append(_row(cond.target, cond.surrogate, cond.attack, cond.eps, cond.perturbation, name, ci,
                                  len(test), self.cfg.seed, cond.threat))
         return pd.DataFrame(rows, columns=RESULT_COLUMNS)
-
-
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _mean_perc_clean(y: np.ndarray, *scores: np.ndarray) -> float:

@@ -7,6 +7,7 @@ until they are on the device, and an interrupted training must resume from its l
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 
 from medadv.attacks import images_to_tensor
 from medadv.data.base import ImageSet
+from medadv.device import amp_dtype, autocast, grad_scaler
 from medadv.metrics import auc, scores_from_logits
 
 
@@ -31,9 +33,19 @@ class TrainSettings:
     patience: int = 3
     augment: str = "flips"  # "flips" (pathology, fundus: flips and 90° rotations), "mild" (chest: small shifts), "none"
     seed: int = 0
-    amp: bool = True  # used on CUDA only
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a training runs, not what it computes: not part of a model's store key (see ``medadv.device``)."""
+
+    amp: bool = True  # mixed precision on CUDA (bfloat16, or float16 with loss scaling); float32 elsewhere
     channels_last: bool = True  # faster on CUDA and for EfficientNets on CPU (measured 1.8x for lite0 fwd+bwd)
-    compile: bool = False
+    compile: bool = False  # torch.compile the training forward/backward: minutes of compiling, then faster steps
+    # write the resume checkpoint after an epoch once this many seconds have passed since the last one: an epoch of
+    # seconds (small data on a GPU) then does not spend a tenth of its time saving, and a kill loses at most this
+    # much beyond the epoch under way; 0 saves every epoch
+    checkpoint_every_s: float = 30.0
 
 
 AUGMENT_BY_DOMAIN = {"pathology": "flips", "ophthalmology": "flips", "radiology": "mild"}
@@ -82,14 +94,15 @@ def label_tensor(labels: np.ndarray, device: torch.device) -> torch.Tensor:
 @torch.no_grad()
 def predict(
     model: nn.Module, images: Any, *, batch_size: int, device: torch.device | str, image_size: int,
-    perturbation: np.ndarray | None = None,
+    perturbation: np.ndarray | None = None, amp: bool = True,
 ) -> np.ndarray:
     """Scores of ``model`` on uint8 images (optionally plus a float perturbation, clipped to [0, 1]).
 
     Returns P(positive) (N,) for 2-class softmax models, sigmoid probabilities (N, L) for multi-label models, and
-    softmax probabilities (N, K) otherwise.
+    softmax probabilities (N, K) otherwise. ``amp``: mixed precision on CUDA (see ``medadv.device``).
     """
     device = torch.device(device)
+    dtype = amp_dtype(device, amp)
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
@@ -97,7 +110,7 @@ def predict(
         x = to_device_batch(images, index, device, image_size)
         if perturbation is not None:
             x = (x + torch.from_numpy(perturbation[index]).to(device).float()).clamp_(0, 1)
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
+        with autocast(device, dtype):
             logits = model(x).float()
         out.append(torch.as_tensor(scores_from_logits(logits, multilabel=bool(getattr(getattr(model, "info", None), "multilabel", False)))))
     return torch.cat(out).cpu().numpy()
@@ -119,19 +132,22 @@ def train(
     checkpoint: Path | None = None,
     progress: bool = True,
     description: str = "train",
+    execution: Execution = Execution(),
 ) -> list[dict[str, float]]:
     """Train ``model`` in place; return the per-epoch history. The model ends with its best-validation-AUC weights.
 
-    With ``checkpoint`` (a file path), the state after every epoch is saved there, and a later call with the same
-    arguments resumes from it (same result as an uninterrupted run on CPU).
+    With ``checkpoint`` (a file path), the state after an epoch is saved there (every epoch, or every
+    ``execution.checkpoint_every_s`` seconds at epoch ends), and a later call with the same arguments resumes from it
+    (same result as an uninterrupted run on CPU). ``execution`` picks mixed precision,
+    memory layout and compilation; the checkpoint and the returned model hold plain (uncompiled) weights either way.
     """
     device = torch.device(device)
     image_size = image_size or train_set.image_size
-    use_cuda = device.type == "cuda"
+    dtype = amp_dtype(device, execution.amp)
     model.to(device)
-    if settings.channels_last:
+    if execution.channels_last:
         model.to(memory_format=torch.channels_last)
-    forward = torch.compile(model) if settings.compile and use_cuda else model
+    forward = torch.compile(model) if execution.compile else model
     generators = {
         "order": torch.Generator().manual_seed(settings.seed),
         "augment": torch.Generator().manual_seed(settings.seed + 1),
@@ -139,14 +155,16 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, settings.epochs * steps_per_epoch))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_cuda and settings.amp)
+    scaler = grad_scaler(device, dtype)
     criterion = loss_function(train_set, device)
     y_all = label_tensor(train_set.labels, device)
     history: list[dict[str, float]] = []
     best_auc, best_state, start_epoch, stale = -math.inf, None, 0, 0
+    last_saved = time.monotonic()
 
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        # to CPU first: the generator states must stay CPU tensors; the loads below copy the rest to the device
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -154,7 +172,7 @@ def train(
             g.set_state(state["rng"][name])
         history = [dict(zip(state["history_keys"], row.tolist())) for row in state["history"]]
         best_auc, stale, start_epoch = float(state["best_auc"]), int(state["stale"]), len(history)
-        best_state = state["best_model"]
+        best_state = state["best_model"] if "best_model" in state else state["model"]  # absent: the last is the best
 
     for epoch in range(start_epoch, settings.epochs):
         if stale >= settings.patience:
@@ -167,9 +185,9 @@ def train(
         for step in bar:
             index = np.sort(order[step * settings.batch_size : (step + 1) * settings.batch_size])
             x = augment(to_device_batch(train_set.images, index, device, image_size), settings.augment, generators["augment"])
-            if settings.channels_last:
+            if execution.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, enabled=use_cuda and settings.amp):
+            with autocast(device, dtype):
                 loss = criterion(forward(x).float(), y_all[torch.from_numpy(index).to(device)])
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -178,7 +196,7 @@ def train(
             scheduler.step()
             total += loss.detach() * len(index)
         val_scores = predict(model, val_set.images, batch_size=max(settings.batch_size, 128), device=device,
-                             image_size=image_size)
+                             image_size=image_size, amp=execution.amp)
         try:
             val_auc = auc(val_set.labels, val_scores)
         except ValueError:  # a tiny validation set (e.g. d1/10 of a small pool) may hold one class only
@@ -191,18 +209,19 @@ def train(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
-        if checkpoint is not None:
+        if checkpoint is not None and time.monotonic() - last_saved >= execution.checkpoint_every_s:
             keys = list(history[0])
-            torch.save(
-                {
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "rng": _rng_state(generators), "history_keys": keys,
-                    "history": torch.tensor([[row[k] for k in keys] for row in history], dtype=torch.float64),
-                    "best_auc": best_auc, "stale": stale, "best_model": best_state,
-                },
-                checkpoint.with_suffix(".tmp"),
-            )
+            state = {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(generators), "history_keys": keys,
+                "history": torch.tensor([[row[k] for k in keys] for row in history], dtype=torch.float64),
+                "best_auc": best_auc, "stale": stale,
+            }
+            if stale:  # the best weights are an earlier epoch's (else they are "model": no second copy)
+                state["best_model"] = best_state
+            torch.save(state, checkpoint.with_suffix(".tmp"))
             checkpoint.with_suffix(".tmp").replace(checkpoint)
+            last_saved = time.monotonic()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

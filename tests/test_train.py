@@ -7,16 +7,17 @@ import torch
 
 from medadv.data import DataSpec, development_set
 from medadv.models import create_model
-from medadv.train import TrainSettings, augment, predict, train
+from medadv.train import Execution, TrainSettings, augment, predict, train
 
 SPEC = DataSpec("synthetic", "pathology", 32, n_dev=120, n_test=40, val_fraction=0.25, seed=0)
+EVERY_EPOCH = Execution(checkpoint_every_s=0)
 
 
-def _fit(seed: int, epochs: int = 2, checkpoint=None, arch: str = "resnet10t"):
+def _fit(seed: int, epochs: int = 2, checkpoint=None, arch: str = "resnet10t", execution: Execution = Execution()):
     train_set, val_set = development_set(SPEC, "d1")
     model = create_model(arch, "random", 2, seed=seed)
     settings = TrainSettings(epochs=epochs, batch_size=32, lr=3e-3, seed=seed, patience=5)
-    history = train(model, train_set, val_set, settings, checkpoint=checkpoint, progress=False)
+    history = train(model, train_set, val_set, settings, checkpoint=checkpoint, progress=False, execution=execution)
     return model, history
 
 
@@ -37,9 +38,10 @@ def test_same_seed_same_weights_other_seed_differs():
 def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     full, history_full = _fit(seed=3, epochs=3)
     checkpoint = tmp_path / "last.pt"
-    _fit(seed=3, epochs=3, checkpoint=checkpoint)  # leaves the state after the last epoch
+    _fit(seed=3, epochs=3, checkpoint=checkpoint, execution=EVERY_EPOCH)  # leaves the state after the last epoch
     state = torch.load(checkpoint, weights_only=True)
     assert state["history"].shape[0] == 3
+    assert ("best_model" in state) == (state["stale"] > 0)  # a second copy of the weights only when it differs
     # simulate a kill after epoch 1: train 1 epoch with the same 3-epoch schedule, then resume
     checkpoint.unlink()
 
@@ -60,13 +62,43 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     train_module.predict = predict_then_stop
     try:
         with pytest.raises(Stop):
-            _fit(seed=3, epochs=3, checkpoint=checkpoint)
+            _fit(seed=3, epochs=3, checkpoint=checkpoint, execution=EVERY_EPOCH)
     finally:
         train_module.predict = original
     assert torch.load(checkpoint, weights_only=True)["history"].shape[0] == 1
-    resumed, history_resumed = _fit(seed=3, epochs=3, checkpoint=checkpoint)
+    resumed, history_resumed = _fit(seed=3, epochs=3, checkpoint=checkpoint, execution=EVERY_EPOCH)
     assert history_resumed == history_full
     assert torch.equal(_weights(resumed), _weights(full))
+
+
+def test_compiled_training_follows_eager_and_keeps_plain_weights(tmp_path):
+    """torch.compile (inductor; on CPU here, the same code path as on a GPU) trains the same model up to float
+    reordering, and the checkpoint and the model hold the plain module's weights (no ``_orig_mod.`` prefix)."""
+    eager, history_eager = _fit(seed=1)
+    checkpoint = tmp_path / "last.pt"
+    compiled, history_compiled = _fit(seed=1, checkpoint=checkpoint,
+                                      execution=Execution(compile=True, checkpoint_every_s=0))
+    assert [row["epoch"] for row in history_compiled] == [1, 2]
+    for a, b in zip(history_eager, history_compiled):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    assert list(torch.load(checkpoint, weights_only=True)["model"]) == list(eager.state_dict())
+    assert type(compiled) is type(eager)
+
+
+def test_float32_layouts_agree():
+    """channels_last changes kernels, not the model: same training up to float reordering."""
+    _, nchw = _fit(seed=4, execution=Execution(channels_last=False))
+    _, nhwc = _fit(seed=4, execution=Execution(channels_last=True))
+    for a, b in zip(nchw, nhwc):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-3)
+
+
+def test_checkpoints_wait_for_their_interval(tmp_path):
+    _fit(seed=5, checkpoint=tmp_path / "a.pt", execution=Execution(checkpoint_every_s=3600))
+    assert not (tmp_path / "a.pt").exists()  # two short epochs: nothing worth saving yet
+    _fit(seed=5, checkpoint=tmp_path / "b.pt", execution=Execution(checkpoint_every_s=0))
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["history"].shape[0] == 2
 
 
 def test_learns_above_chance():
@@ -95,3 +127,13 @@ def test_augment_keeps_values_and_is_seeded():
     assert augment(x, "mild", torch.Generator().manual_seed(0)).shape == x.shape
     with pytest.raises(ValueError, match="unknown augmentation"):
         augment(x, "heavy", torch.Generator())
+
+
+def test_bench_train_prints_a_ratio(capsys):
+    from medadv import bench_train
+
+    assert bench_train.main(["--archs", "resnet10t", "--size", "32", "--images", "64", "--batch", "32",
+                             "--repeats", "1", "--device", "cpu", "--no-channels-last"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert "float32, channels_last=False, compile=False" in out[0]
+    assert out[-1].startswith("train_vs_plain=") and float(out[-1].split("=")[1]) > 0
