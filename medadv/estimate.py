@@ -65,7 +65,7 @@ def unit_seconds(unit: Any, measured: Mapping[str, Rate] | None = None) -> float
     if unit.stage == "craft":
         steps = 1 if unit.attack == "fgsm" else int(dict(unit.params).get("steps", 10))
         members = getattr(unit.surrogate, "members", (unit.surrogate,))
-        data = unit.surrogate.data
+        data = unit.lead.data
         return sum(data.n_test * steps / rate(m.model.arch, measured).at(data.image_size) for m in members)
     if unit.stage == "evaluate":
         data = unit.target.data
@@ -78,7 +78,7 @@ def unit_bytes(unit: Any) -> float:
     if unit.stage == "train":
         return 4e6 * PARAMS_M.get(unit.model.arch, 25.0)
     if unit.stage == "craft":
-        data = unit.surrogate.data
+        data = unit.lead.data
         return 2.0 * 3 * data.image_size**2 * data.n_test
     return 4.0 * unit.target.data.n_test
 

@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,24 @@ RESULT_COLUMNS = [
 
 
 _LOADED: dict[tuple[str, str], Classifier] = {}  # trained models already read in this process
+
+
+class StoredUnit:
+    """What every stored unit shares: its key hashes its stage, ``spec()`` and the stage's code version."""
+
+    stage: str
+
+    def spec(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def key(self) -> str:
+        return spec_key(self.stage, self.spec(), VERSIONS[self.stage])
+
+    def done(self, store: Store) -> bool:
+        return store.has(self.stage, self.key())
+
+    def _get_or_compute(self, store: Store, compute: Callable[[Path], None]) -> Path:
+        return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
 
 
 @dataclass(frozen=True)
@@ -96,7 +114,7 @@ class EnsembleSpec:
 
 
 @dataclass(frozen=True)
-class TrainUnit:
+class TrainUnit(StoredUnit):
     """Train one model (``ModelSpec``) on its development set; stores ``model.safetensors`` and ``history.json``."""
 
     model: ModelSpec
@@ -117,14 +135,8 @@ class TrainUnit:
         return {"model": asdict(self.model), "data": asdict(self.data), "settings": asdict(self.settings),
                 "weights_file": self.weights_file}
 
-    def key(self) -> str:
-        return spec_key(self.stage, self.spec(), VERSIONS[self.stage])
-
     def describe(self) -> str:
         return f"train {self.model.domain} {self.model.label()}"
-
-    def done(self, store: Store) -> bool:
-        return store.has(self.stage, self.key())
 
     def build(self, init: str | None = None) -> Classifier:
         """The untrained model; ``init="random"`` gives a cheap skeleton for loading trained weights into."""
@@ -152,7 +164,7 @@ class TrainUnit:
                     "device": self.run_device, "execution": asdict(self.execution)}
             (out / "history.json").write_text(json.dumps(info, indent=1))
 
-        return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
+        return self._get_or_compute(store, compute)
 
     def load(self, store: Store) -> Classifier:
         """The trained model (training it first if the store lacks it), in eval mode on the unit's device."""
@@ -180,37 +192,14 @@ class EnsembleUnit:
     """The surrogate an ``EnsembleSpec`` names: its members' trainings, loaded together as ``attacks.Ensemble``.
 
     Not a stored unit (nothing to compute beyond its members): a ``CraftUnit`` on it is keyed by the members' keys,
-    in order. Data, device and the attack's seed come from the first member (members of one domain share the data)."""
+    in order. Data, device and the attack's seed come from the first member (members of one domain share the data;
+    see ``CraftUnit.lead``)."""
 
     members: tuple[TrainUnit, ...]
 
     @property
     def model(self) -> EnsembleSpec:
         return EnsembleSpec(tuple(m.model for m in self.members))
-
-    @property
-    def data(self) -> DataSpec:
-        return self.members[0].data
-
-    @property
-    def data_root(self) -> str | None:
-        return self.members[0].data_root
-
-    @property
-    def settings(self) -> TrainSettings:
-        return self.members[0].settings
-
-    @property
-    def run_device(self) -> str:
-        return self.members[0].run_device
-
-    @property
-    def progress(self) -> bool:
-        return self.members[0].progress
-
-    @property
-    def execution(self) -> Execution:
-        return self.members[0].execution
 
     def key(self) -> str:
         return spec_key("ensemble", {"members": [m.key() for m in self.members]}, "1")
@@ -221,7 +210,7 @@ class EnsembleUnit:
 
 
 @dataclass(frozen=True)
-class CraftUnit:
+class CraftUnit(StoredUnit):
     """Adversarial perturbations of the test set, crafted on one surrogate (a trained model or an ensemble of them):
     ``delta.npy`` (float16, N×C×H×W)."""
 
@@ -235,28 +224,27 @@ class CraftUnit:
     def spec(self) -> dict[str, Any]:
         return {"surrogate": self.surrogate.key(), "attack": self.attack, "eps": self.eps, "params": dict(self.params)}
 
-    def key(self) -> str:
-        return spec_key(self.stage, self.spec(), VERSIONS[self.stage])
-
     def describe(self) -> str:
         return f"craft {self.attack} eps={self.eps:g} on {self.surrogate.model.domain} {self.surrogate.model.label()}"
 
-    def done(self, store: Store) -> bool:
-        return store.has(self.stage, self.key())
+    @property
+    def lead(self) -> TrainUnit:
+        """The training whose data, device, seed and execution options the attack uses: the surrogate, or an
+        ensemble's first member."""
+        return self.surrogate.members[0] if isinstance(self.surrogate, EnsembleUnit) else self.surrogate
 
     def run(self, store: Store) -> Path:
         def compute(out: Path) -> None:
-            model = self.surrogate.load(store)
-            test = test_set(self.surrogate.data, self.surrogate.data_root)
+            model, lead = self.surrogate.load(store), self.lead
+            test = test_set(lead.data, lead.data_root)
             delta = attacks.craft(
                 model, test.images, test.labels, attack=self.attack, eps=self.eps, batch_size=self.batch_size,
-                device=self.surrogate.run_device, image_size=self.surrogate.data.image_size, seed=self.surrogate.settings.seed,
-                progress=self.surrogate.progress, amp=self.surrogate.execution.amp,
-                **dict(self.params),
+                device=lead.run_device, image_size=lead.data.image_size, seed=lead.settings.seed,
+                progress=lead.progress, amp=lead.execution.amp, **dict(self.params),
             )
             np.save(out / "delta.npy", delta)
 
-        return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
+        return self._get_or_compute(store, compute)
 
     def delta(self, store: Store, perturbation: str = "adversarial") -> np.ndarray:
         """The perturbation as crafted, or its spatially shuffled control (same values, random pixel positions)."""
@@ -270,7 +258,7 @@ class CraftUnit:
 
 
 @dataclass(frozen=True)
-class PredictUnit:
+class PredictUnit(StoredUnit):
     """A target's scores on the clean test set (``craft=None``) or on a perturbed one: ``scores.npy``."""
 
     target: TrainUnit
@@ -282,15 +270,9 @@ class PredictUnit:
         return {"target": self.target.key(), "craft": self.craft.key() if self.craft else None,
                 "perturbation": self.perturbation if self.craft else None}
 
-    def key(self) -> str:
-        return spec_key(self.stage, self.spec(), VERSIONS[self.stage])
-
     def describe(self) -> str:
         what = f"{self.craft.describe()} ({self.perturbation})" if self.craft else "clean"
         return f"predict {self.target.model.label()} on {what}"
-
-    def done(self, store: Store) -> bool:
-        return store.has(self.stage, self.key())
 
     def run(self, store: Store) -> Path:
         def compute(out: Path) -> None:
@@ -301,7 +283,7 @@ class PredictUnit:
                              image_size=self.target.data.image_size, perturbation=delta, amp=self.target.execution.amp)
             np.save(out / "scores.npy", scores.astype(np.float32))
 
-        return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
+        return self._get_or_compute(store, compute)
 
     def scores(self, store: Store) -> np.ndarray:
         return np.load(self.run(store) / "scores.npy")
