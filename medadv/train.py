@@ -195,6 +195,8 @@ def train(
             scaler.update()
             scheduler.step()
             total += loss.detach() * len(index)
+            if progress and step % 25 == 24:  # the running loss; reading it waits for the GPU, so not every step
+                bar.set_postfix(loss=f"{float(total) / min(len(train_set), (step + 1) * settings.batch_size):.4f}")
         val_scores = predict(model, val_set.images, batch_size=max(settings.batch_size, 128), device=device,
                              image_size=image_size, amp=execution.amp)
         try:
