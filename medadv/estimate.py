@@ -64,9 +64,9 @@ def unit_seconds(unit: Any, measured: Mapping[str, Rate] | None = None) -> float
         return passes / rate(unit.model.arch, measured).at(data.image_size)
     if unit.stage == "craft":
         steps = 1 if unit.attack == "fgsm" else int(dict(unit.params).get("steps", 10))
-        members = getattr(unit.surrogate, "members", (unit.surrogate,))
         data = unit.lead.data
-        return sum(data.n_test * steps / rate(m.model.arch, measured).at(data.image_size) for m in members)
+        return sum(data.n_test * steps / rate(m.model.arch, measured).at(data.image_size)
+                   for m in unit.surrogate.members)
     if unit.stage == "evaluate":
         data = unit.target.data
         return data.n_test * FORWARD_SHARE / rate(unit.target.model.arch, measured).at(data.image_size)

@@ -72,6 +72,11 @@ class ModelSpec:
     def label(self) -> str:
         return f"{self.arch}/{self.init}/{self.data}#{self.copy}"
 
+    @property
+    def members(self) -> tuple[ModelSpec, ...]:
+        """The trained models a surrogate consists of: this one (an ``EnsembleSpec`` has several)."""
+        return (self,)
+
 
 @dataclass(frozen=True)
 class EnsembleSpec:
@@ -130,6 +135,11 @@ class TrainUnit(StoredUnit):
     @property
     def run_device(self) -> str:
         return resolve_device(self.device)
+
+    @property
+    def members(self) -> tuple[TrainUnit, ...]:
+        """The trainings a surrogate consists of: this one (an ``EnsembleUnit`` has several)."""
+        return (self,)
 
     def spec(self) -> dict[str, Any]:
         return {"model": asdict(self.model), "data": asdict(self.data), "settings": asdict(self.settings),
@@ -231,7 +241,7 @@ class CraftUnit(StoredUnit):
     def lead(self) -> TrainUnit:
         """The training whose data, device, seed and execution options the attack uses: the surrogate, or an
         ensemble's first member."""
-        return self.surrogate.members[0] if isinstance(self.surrogate, EnsembleUnit) else self.surrogate
+        return self.surrogate.members[0]
 
     def run(self, store: Store) -> Path:
         def compute(out: Path) -> None:
@@ -302,7 +312,7 @@ class Condition:
     @property
     def threat(self) -> str:
         """White-box where the surrogate is the target itself (or an ensemble that contains it)."""
-        own = self.target == self.surrogate or self.target in getattr(self.surrogate, "members", ())
+        own = self.target in self.surrogate.members
         return "white-box" if own else "black-box"
 
 
@@ -360,8 +370,7 @@ class Study:
         """Every unit the conditions need, by stage (for ``medadv.grid.run_units``)."""
         out: dict[str, Any] = {}
         for cond in conditions:
-            surrogates = getattr(cond.surrogate, "members", (cond.surrogate,))
-            for unit in (self.train_unit(cond.target), *(self.train_unit(s) for s in surrogates),
+            for unit in (self.train_unit(cond.target), *(self.train_unit(s) for s in cond.surrogate.members),
                          self.craft_unit(cond.surrogate, cond.attack, cond.eps), self.predict_unit(cond.target),
                          self.predict_unit(cond.target, cond)):
                 out.setdefault(unit.key(), unit)
