@@ -14,7 +14,8 @@ import pandas as pd
 from medadv import metrics
 from medadv.config import PARAMS_DIR, StudyConfig, read_yaml
 from medadv.data import development_set
-from medadv.paper import BASELINE_ATTACK, PAGE_CONDITIONS, clean_summary, method, summary, t3_conditions, verdict, white_box_conditions
+from medadv.paper import (BASELINE_ATTACK, PAGE_CONDITIONS, clean_summary, contrast, method, summary, t3_conditions,
+                          white_box_conditions)
 from medadv.study import Condition, EnsembleSpec, ModelSpec, Study
 
 # ------------------------------------------------------------------------------------------------------ the paper
@@ -303,10 +304,8 @@ def copy_pair_verdicts(study: Study, conditions: Sequence[Condition], *, pretrai
             a, b = pick(pretrained), pick(scratch)
             if not a or not b:
                 continue
-            effect = study.perc_clean_difference(a, b)
             rows.append({"domain": domain, "pair": ALL_PAIRS if pair is None else f"{pair[0]} → {pair[1]}",
-                         "paper_pair": pair == (2, 1), "difference": effect["value"], "ci_low": effect["ci_low"],
-                         "ci_high": effect["ci_high"], "verdict": verdict(effect, expected_sign=-1)})
+                         "paper_pair": pair == (2, 1), **contrast(study, a, b, expected_sign=-1)})
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -395,13 +394,11 @@ def attack_effects(study: Study, conditions: Sequence[Condition]) -> pd.DataFram
             if not any(isinstance(c.surrogate, EnsembleSpec) for c in mine):
                 contrasts.append(("architecture", [c for c in mine if c.surrogate.arch == c.target.arch],
                                   [c for c in mine if c.surrogate.arch != c.target.arch]))
-            for contrast, a, b in contrasts:
+            for label, a, b in contrasts:
                 if not a or not b:
                     continue
-                effect = study.perc_clean_difference(a, b)
-                rows.append({"domain": domain, "method": name, "contrast": contrast, "difference": effect["value"],
-                             "ci_low": effect["ci_low"], "ci_high": effect["ci_high"],
-                             "verdict": verdict(effect, expected_sign=-1)})
+                rows.append({"domain": domain, "method": name, "contrast": label,
+                             **contrast(study, a, b, expected_sign=-1)})
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -236,10 +236,17 @@ def paired_verdicts(study: Study, table: TableResult, *, a: Callable[[Condition]
         group_a, group_b = [c for c in chosen if a(c)], [c for c in chosen if b(c)]
         if not group_a or not group_b:
             continue
-        effect = study.perc_clean_difference(group_a, group_b)
-        rows.append({"domain": domain, "attack": attack, "difference": effect["value"], "ci_low": effect["ci_low"],
-                     "ci_high": effect["ci_high"], "verdict": verdict(effect, expected_sign=expected_sign)})
+        rows.append({"domain": domain, "attack": attack,
+                     **contrast(study, group_a, group_b, expected_sign=expected_sign)})
     return pd.DataFrame(rows, columns=["domain", "attack", "difference", "ci_low", "ci_high", "verdict"])
+
+
+def contrast(study: Study, a: Sequence[Condition], b: Sequence[Condition], *, expected_sign: int) -> dict[str, Any]:
+    """Mean perc_clean over ``a`` minus over ``b`` (same test images, paired bootstrap CI) and its verdict: the
+    columns (difference, ci_low, ci_high, verdict) every factor table of the book shares."""
+    effect = study.perc_clean_difference(a, b)
+    return {"difference": effect["value"], "ci_low": effect["ci_low"], "ci_high": effect["ci_high"],
+            "verdict": verdict(effect, expected_sign=expected_sign)}
 
 
 def glue_verdicts(prefix: str, verdicts: pd.DataFrame) -> None:
