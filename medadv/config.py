@@ -65,6 +65,9 @@ class StudyConfig:
     weight_decay: float = 1e-4
     patience: int = 3
     copies: int = 2  # independently trained copies per configuration (copy 2 is the "same everything" surrogate)
+    # the shared-initialisation control: random-init surrogates of the target's architecture start from the target's
+    # own initial weights (batch order and augmentation stay their own); off, every model starts from its own
+    shared_init: bool = False
     # attacks
     attacks: tuple[str, ...] = ("fgsm", "pgd")
     eps: float = 0.01

@@ -10,6 +10,7 @@ nothing here plots.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -61,16 +62,29 @@ class StoredUnit:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The identity of one trained model within a study."""
+    """The identity of one trained model within a study.
+
+    ``init_of``: start from the initial weights of that model (same domain and architecture, random init) instead of
+    this model's own: the shared-initialisation control (``StudyConfig.shared_init``). Batch order and augmentation
+    stay this model's own."""
 
     domain: str
     arch: str
     init: str
     data: str = "d1"
     copy: int = 1
+    init_of: ModelSpec | None = None
+
+    def __post_init__(self) -> None:
+        o = self.init_of
+        if o is not None and (o.init_of is not None or (o.domain, o.arch, o.init) != (self.domain, self.arch, "random")
+                              or self.init != "random"):
+            raise ValueError(f"a shared initialisation needs two random-init models of one domain and architecture; "
+                             f"got {self.label()} from the initial weights of {o.label()}")
 
     def label(self) -> str:
-        return f"{self.arch}/{self.init}/{self.data}#{self.copy}"
+        shared = f" (init of {self.init_of.data}#{self.init_of.copy})" if self.init_of else ""
+        return f"{self.arch}/{self.init}/{self.data}#{self.copy}{shared}"
 
     @property
     def members(self) -> tuple[ModelSpec, ...]:
@@ -154,7 +168,8 @@ class TrainUnit(StoredUnit):
         init = init or self.model.init
         return create_model(
             self.model.arch, init, train_set.num_outputs, in_chans=train_set.channels, multilabel=train_set.multilabel,
-            weights_file=self.weights_file if init == "imagenet" else None, seed=self.settings.seed,
+            weights_file=self.weights_file if init == "imagenet" else None,
+            seed=self.settings.seed if self.settings.init_seed is None else self.settings.init_seed,
         )
 
     def run(self, store: Store) -> Path:
@@ -323,6 +338,7 @@ class Study:
         self.cfg = cfg
         self.store = Store(cfg.store)
         self.device = cfg.resolved_device()
+        self._clean_auc: dict[ModelSpec, dict[str, float]] = {}
 
     # units -------------------------------------------------------------------------------------------------
     def data_spec(self, domain: str) -> DataSpec:
@@ -341,7 +357,8 @@ class Study:
         settings = TrainSettings(
             epochs=c.epochs_imagenet if pretrained else c.epochs_random, batch_size=c.batch_size,
             lr=c.lr_imagenet if pretrained else c.lr_random, weight_decay=c.weight_decay, patience=c.patience,
-            augment=AUGMENT_BY_DOMAIN.get(model.domain, "flips"), seed=c.seed * 1000 + model.copy,
+            augment=AUGMENT_BY_DOMAIN.get(model.domain, "flips"), seed=model_seed(c.seed, model),
+            init_seed=model_seed(c.seed, model.init_of) if model.init_of else None,
         )
         return TrainUnit(model, self.data_spec(model.domain), settings, c.weights_files.get(model.arch) if pretrained
                          else None, c.device, c.data_root, c.progress, Execution(amp=c.amp, compile=c.compile))
@@ -403,8 +420,12 @@ class Study:
         return {"groups": test.patients, "n_boot": self.cfg.n_boot, "seed": self.cfg.seed}
 
     def clean_auc(self, target: ModelSpec) -> dict[str, float]:
-        test = self.test(target.domain)
-        return metrics.bootstrap(metrics.auc, test.labels, self.clean_scores(target), **self._boot(target.domain))
+        """Clean test AUC with its CI (remembered: tables ask for every target's several times)."""
+        if target not in self._clean_auc:
+            test = self.test(target.domain)
+            self._clean_auc[target] = metrics.bootstrap(metrics.auc, test.labels, self.clean_scores(target),
+                                                        **self._boot(target.domain))
+        return self._clean_auc[target]
 
     def perc_clean(self, conditions: Sequence[Condition]) -> dict[str, float]:
         """perc_clean averaged over conditions of one domain (e.g. the architecture pairs of a table cell), with a
@@ -477,6 +498,15 @@ def _row(target: ModelSpec, surrogate: ModelSpec | EnsembleSpec | None, attack: 
         "attack": attack, "eps": eps, "perturbation": perturbation, "metric": metric, "value": ci["value"],
         "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_images": n, "seed": seed,
     }
+
+
+def model_seed(study_seed: int, model: ModelSpec) -> int:
+    """The training seed of one model (its initial weights, batch order and augmentation), derived from its whole
+    identity and the study's seed: two different models never share a starting point or a batch order by accident
+    (a random-init target and a surrogate of the same architecture on other data that shared their initial weights
+    transferred to each other for that reason alone). A shared start is asked for explicitly (``ModelSpec.init_of``)."""
+    identity = (study_seed, model.domain, model.arch, model.init, model.data, model.copy)
+    return int.from_bytes(hashlib.sha256(repr(identity).encode()).digest()[:4], "little")
 
 
 def same_config_surrogate(target: ModelSpec) -> ModelSpec:

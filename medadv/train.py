@@ -32,7 +32,8 @@ class TrainSettings:
     weight_decay: float = 1e-4
     patience: int = 3
     augment: str = "flips"  # "flips" (pathology, fundus: flips and 90° rotations), "mild" (chest: small shifts), "none"
-    seed: int = 0
+    seed: int = 0  # batch order and augmentation (and the model's initial weights, see ``medadv.study.model_seed``)
+    init_seed: int | None = None  # the initial weights' seed where it is not ``seed`` (a shared-initialisation control)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,85 @@
+"""Independent models: every model's seed comes from its whole identity; a shared start only when asked for."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from medadv import paper
+from medadv.config import StudyConfig
+from medadv.study import ModelSpec, Study, model_seed
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Study:
+    cfg = StudyConfig(store=str(tmp_path_factory.mktemp("store")), image_size=32, n_dev=80, n_test=20,
+                      archs=("tf_efficientnet_lite0",), device="cpu", progress=False)
+    return Study(cfg)
+
+
+def initial_weights(study: Study, spec: ModelSpec) -> dict[str, torch.Tensor]:
+    return study.train_unit(spec).build().state_dict()
+
+
+def order(study: Study, spec: ModelSpec) -> torch.Tensor:
+    """The first epoch's batch order the training loop draws for ``spec``."""
+    return torch.randperm(50, generator=torch.Generator().manual_seed(study.train_unit(spec).settings.seed))
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+TARGET = ModelSpec("pathology", "tf_efficientnet_lite0", "random", "d1", 1)
+OTHERS = [dataclasses.replace(TARGET, data="d2"), dataclasses.replace(TARGET, data="d2/2"),
+          dataclasses.replace(TARGET, copy=2), dataclasses.replace(TARGET, domain="ophthalmology")]
+
+
+def test_seed_depends_on_every_part_of_the_identity_and_the_study_seed():
+    seeds = {model_seed(0, m) for m in [TARGET, *OTHERS, dataclasses.replace(TARGET, init="imagenet"),
+                                        dataclasses.replace(TARGET, arch="tf_efficientnet_lite1")]}
+    assert len(seeds) == 7
+    assert model_seed(0, TARGET) == model_seed(0, ModelSpec("pathology", "tf_efficientnet_lite0", "random"))
+    assert model_seed(1, TARGET) != model_seed(0, TARGET)
+
+
+@pytest.mark.parametrize("other", OTHERS[:3], ids=["d2", "d2/2", "copy2"])
+def test_different_models_start_from_different_weights_and_orders(study, other):
+    assert not same(initial_weights(study, TARGET), initial_weights(study, other))
+    assert not torch.equal(order(study, TARGET), order(study, other))
+
+
+def test_one_model_twice_is_identical(study):
+    assert same(initial_weights(study, TARGET), initial_weights(study, dataclasses.replace(TARGET)))
+    assert study.train_unit(TARGET).key() == study.train_unit(dataclasses.replace(TARGET)).key()
+
+
+def test_shared_init_is_a_parameter_not_an_accident(study):
+    surrogate = paper.surrogate_for(TARGET, TARGET.arch, "random", "d2", shared_init=True)
+    assert surrogate.init_of == TARGET and "init of d1#1" in surrogate.label()
+    assert same(initial_weights(study, TARGET), initial_weights(study, surrogate))  # the same starting point ...
+    assert not torch.equal(order(study, TARGET), order(study, surrogate))  # ... but its own batch order
+    assert study.train_unit(surrogate).key() != study.train_unit(dataclasses.replace(surrogate, init_of=None)).key()
+    # not shared: another architecture, an ImageNet pair, or the parameter off
+    assert paper.surrogate_for(TARGET, "tf_efficientnet_lite1", "random", "d2", shared_init=True).init_of is None
+    imagenet = dataclasses.replace(TARGET, init="imagenet")
+    assert paper.surrogate_for(imagenet, imagenet.arch, "imagenet", "d2", shared_init=True).init_of is None
+    assert paper.surrogate_for(TARGET, TARGET.arch, "random", "d2").init_of is None
+
+
+def test_shared_init_reaches_the_designs(tmp_path):
+    cfg = StudyConfig(store=str(tmp_path / "s"), archs=("a1", "a2"), device="cpu", shared_init=True)
+    t4 = paper.t4_conditions(Study(cfg), "pathology")
+    shared = {c.surrogate for c in t4 if c.surrogate.init_of is not None}
+    assert shared and all(s.arch == s.init_of.arch and s.init_of.data == "d1" for s in shared)
+    assert all(c.surrogate.init_of is None for c in t4 if c.surrogate.arch != c.target.arch)
+    off = paper.t4_conditions(Study(cfg.replace(shared_init=False)), "pathology")
+    assert all(c.surrogate.init_of is None for c in off)
+
+
+def test_shared_init_needs_two_random_models_of_one_architecture():
+    with pytest.raises(ValueError, match="shared initialisation"):
+        ModelSpec("pathology", "tf_efficientnet_lite1", "random", "d2", init_of=TARGET)
+    with pytest.raises(ValueError, match="shared initialisation"):
+        ModelSpec("pathology", TARGET.arch, "imagenet", "d2", init_of=TARGET)
