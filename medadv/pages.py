@@ -220,7 +220,8 @@ def transfer_matrix(study: Study, attacks: Sequence[str] | None = None) -> pd.Da
         black = [c for c in t3_conditions(study, domain) if c.perturbation == "adversarial" and c.attack in attacks]
         white: list[Condition] = []
         for init in study.cfg.inits:
-            white += white_box_conditions(study, domain, init=init, data="d1", attacks=attacks, eps=[study.cfg.eps])
+            white += [c for c in white_box_conditions(study, domain, init=init, data="d1", attacks=attacks,
+                                                      eps=[study.cfg.eps]) if c.perturbation == "adversarial"]
         by = ["domain", "attack", "threat", "surrogate_arch", "surrogate_init", "target_arch", "target_init"]
         parts.append(summary(study, black + white, by))
     out = pd.concat(parts, ignore_index=True).drop(columns="n_pairs")

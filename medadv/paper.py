@@ -5,7 +5,7 @@ into cells with bootstrap CIs. Notebooks only choose which table and how to show
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import permutations, product
 from typing import Any, Callable, Iterable, Sequence
 
@@ -15,10 +15,15 @@ from medadv.config import ConfigError, StudyConfig
 from medadv.study import PERTURBATIONS, Condition, EnsembleSpec, ModelSpec, Study, same_config_surrogate
 
 
-def surrogate_for(target: ModelSpec, arch: str, init: str, data: str) -> ModelSpec:
-    """The surrogate of the given configuration; if it equals the target's, the independent second copy."""
+def surrogate_for(target: ModelSpec, arch: str, init: str, data: str, *, shared_init: bool = False) -> ModelSpec:
+    """The surrogate of the given configuration; if it equals the target's, the independent second copy.
+    ``shared_init``: a random-init surrogate of a random-init target's architecture starts from the target's initial
+    weights (the shared-initialisation control)."""
     candidate = ModelSpec(target.domain, arch, init, data, copy=target.copy)
-    return same_config_surrogate(target) if candidate == target else ModelSpec(target.domain, arch, init, data)
+    surrogate = same_config_surrogate(target) if candidate == target else ModelSpec(target.domain, arch, init, data)
+    if shared_init and arch == target.arch and init == target.init == "random":
+        return replace(surrogate, init_of=target)
+    return surrogate
 
 
 def grid_conditions(
@@ -33,15 +38,16 @@ def grid_conditions(
         archs, target_inits, archs, surrogate_inits, surrogate_data, attacks, list(eps), perturbations
     ):
         target = ModelSpec(domain, t_arch, t_init, target_data)
-        out.append(Condition(target, surrogate_for(target, s_arch, s_init, s_data), attack, e, pert))
+        surrogate = surrogate_for(target, s_arch, s_init, s_data, shared_init=study.cfg.shared_init)
+        out.append(Condition(target, surrogate, attack, e, pert))
     return out
 
 
 def white_box_conditions(study: Study, domain: str, *, init: str, data: str, attacks: Sequence[str],
                          eps: Iterable[float]) -> list[Condition]:
-    """Each target attacked through itself: the white-box reference (the most an attack can do)."""
-    return [Condition(t, t, a, e) for t, a, e in product(
-        [ModelSpec(domain, arch, init, data) for arch in study.cfg.archs], attacks, list(eps))]
+    """Each target attacked through itself: the white-box reference (the most an attack can do), with its control."""
+    return [Condition(t, t, a, e, p) for t, a, e, p in product(
+        [ModelSpec(domain, arch, init, data) for arch in study.cfg.archs], attacks, list(eps), PERTURBATIONS)]
 
 
 def t2_conditions(study: Study, domain: str) -> list[Condition]:
@@ -88,14 +94,14 @@ def verdict_attack(cfg: StudyConfig) -> str:
 def copies_conditions(study: Study, domain: str) -> list[Condition]:
     """Beyond the paper, variance between copies: T3's same-architecture pairs of equal initialisation (ImageNet →
     ImageNet, random → random; the profile's first architecture; d1) for every ordered pair of distinct, independently
-    trained copies 1 … ``copies`` as (target, surrogate), with the verdict attack at eps. Target copy 1 attacked
-    through copy 2 is the paper's single comparison (T3's condition, the same units)."""
+    trained copies 1 … ``copies`` as (target, surrogate), with the verdict attack at eps and the shuffled control.
+    Target copy 1 attacked through copy 2 is the paper's single comparison (T3's condition, the same units)."""
     c = study.cfg
     if c.copies < 2:
         raise ConfigError(f"copies must be at least 2 (two independently trained copies make one pair), got {c.copies}")
     arch, attack = c.archs[0], verdict_attack(c)
-    return [Condition(ModelSpec(domain, arch, init, "d1", t), ModelSpec(domain, arch, init, "d1", s), attack, c.eps)
-            for init in c.inits for t, s in permutations(range(1, c.copies + 1), 2)]
+    return [Condition(ModelSpec(domain, arch, init, "d1", t), ModelSpec(domain, arch, init, "d1", s), attack, c.eps, p)
+            for init in c.inits for t, s in permutations(range(1, c.copies + 1), 2) for p in PERTURBATIONS]
 
 
 def attack_list(cfg: StudyConfig) -> list[str]:
@@ -112,7 +118,7 @@ def attack_conditions(study: Study, domain: str) -> list[Condition]:
     out = []
     for init in c.inits:
         target = ModelSpec(domain, c.archs[0], init, "d1")
-        singles = tuple(surrogate_for(target, arch, init, "d1") for arch in c.archs)
+        singles = tuple(surrogate_for(target, arch, init, "d1", shared_init=c.shared_init) for arch in c.archs)
         for attack, surrogate, perturbation in product(attack_list(c), singles, PERTURBATIONS):
             out.append(Condition(target, surrogate, attack, c.eps, perturbation))
         if len(singles) > 1:
@@ -136,21 +142,60 @@ def features(cond: Condition) -> dict[str, Any]:
     return {
         "domain": t.domain, "target_arch": t.arch, "target_init": t.init, "target_data": t.data,
         "target_copy": t.copy, "surrogate_arch": s.arch, "surrogate_init": s.init, "surrogate_data": s.data,
-        "surrogate_copy": s.copy,
+        "surrogate_copy": s.copy, "shared_init": isinstance(s, ModelSpec) and s.init_of is not None,
         "architecture": "ensemble" if ensemble else "same" if t.arch == s.arch else "different",
         "pair": f"{s.arch} → {t.arch}", "attack": cond.attack, "method": method(cond), "eps": cond.eps,
         "perturbation": cond.perturbation, "threat": cond.threat,
     }
 
 
+#: A target whose clean AUC's 95% CI reaches below this is near chance: its perc_clean divides by little more than
+#: noise (a target that loses all its signal under attack falls only to 0.5 / 0.6 = 83%), so cells that rest on it
+#: are marked and verdicts that rest on them are unresolved.
+NEAR_CHANCE_AUC = 0.6
+#: The marks a table cell can carry, and what they mean (shown under every table that uses them).
+MARKS = {
+    "∘": "the adversarial perturbation does not beat its shuffled control (paired 95% CI of the difference includes 0 "
+         "or lies above it): no transfer beyond noise of the same size",
+    "†": f"a target of the cell is near chance (clean AUC CI reaches below {NEAR_CHANCE_AUC})",
+}
+
+
+def shuffled_twins(conditions: Sequence[Condition]) -> list[Condition]:
+    """The shuffled control of each condition: the same perturbation at random pixel positions."""
+    return [replace(c, perturbation="shuffled") for c in conditions]
+
+
+def near_chance(study: Study, targets: Iterable[ModelSpec]) -> bool:
+    """Whether any of ``targets`` is near chance (``NEAR_CHANCE_AUC``)."""
+    return any(study.clean_auc(t)["ci_low"] < NEAR_CHANCE_AUC for t in dict.fromkeys(targets))
+
+
+def versus_control(study: Study, conditions: Sequence[Condition]) -> dict[str, Any]:
+    """Mean perc_clean of adversarial ``conditions`` minus that of their shuffled controls (paired bootstrap on the
+    same test images): negative beyond its CI means the attack transfers beyond noise of the same size and norm."""
+    effect = study.perc_clean_difference(conditions, shuffled_twins(conditions))
+    return {"control_diff": effect["value"], "control_low": effect["ci_low"], "control_high": effect["ci_high"],
+            "beats_control": bool(effect["ci_high"] < 0)}
+
+
 def summary(study: Study, conditions: Sequence[Condition], by: Sequence[str]) -> pd.DataFrame:
-    """perc_clean per group of conditions (mean over the group, e.g. over architecture pairs), with bootstrap CIs."""
+    """perc_clean per group of conditions (mean over the group, e.g. over architecture pairs), with bootstrap CIs.
+
+    Adversarial groups also get their paired difference to the shuffled control (``versus_control``) and whether a
+    target is near chance (``near_chance``), from which ``mark`` (see ``MARKS``) says whether the cell can be read."""
     frame = pd.DataFrame([{**features(c), "_i": i} for i, c in enumerate(conditions)])
     rows = []
     for keys, group in frame.groupby(list(by), sort=False):
-        ci = study.perc_clean([conditions[i] for i in group["_i"]])
-        rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))), "perc_clean": ci["value"],
-                     "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_pairs": len(group)})
+        chosen = [conditions[i] for i in group["_i"]]
+        ci = study.perc_clean(chosen)
+        row = {**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))), "perc_clean": ci["value"],
+               "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_pairs": len(group)}
+        if all(c.perturbation == "adversarial" for c in chosen):
+            row.update(versus_control(study, chosen))
+            row["near_chance"] = near_chance(study, (c.target for c in chosen))
+            row["mark"] = ("" if row["beats_control"] else "∘") + ("†" if row["near_chance"] else "")
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -169,10 +214,22 @@ def format_ci(value: float, low: float, high: float, digits: int = 1) -> str:
 
 
 def paper_layout(cells: pd.DataFrame, index: Sequence[str], columns: Sequence[str], digits: int = 1) -> pd.DataFrame:
-    """Pivot summary cells into the paper's layout, each cell 'value [low, high]'."""
-    shown = cells.assign(cell=[format_ci(v, lo, hi, digits) for v, lo, hi in
-                               zip(cells["perc_clean"], cells["ci_low"], cells["ci_high"])])
+    """Pivot summary cells into the paper's layout, each cell 'value [low, high]' and its mark (``MARKS``)."""
+    marks = cells["mark"].fillna("") if "mark" in cells else [""] * len(cells)
+    shown = cells.assign(cell=[format_ci(v, lo, hi, digits) + (f" {m}" if m else "") for v, lo, hi, m in
+                               zip(cells["perc_clean"], cells["ci_low"], cells["ci_high"], marks)])
     return shown.pivot_table(index=list(index), columns=list(columns), values="cell", aggfunc="first", sort=False)
+
+
+def control_tally(cells: pd.DataFrame) -> dict[str, Any]:
+    """How many black-box adversarial cells lie below their shuffled control (point estimate) and how many beat it
+    beyond noise (paired CI below zero): the share of a table that shows transfer at all."""
+    adv = cells[(cells.perturbation == "adversarial") & (cells.get("threat", "black-box") == "black-box")]
+    n = len(adv)
+    below, beats = int((adv.control_diff < 0).sum()), int(adv.beats_control.sum())
+    return {"cells": n, "below": below, "beats": beats, "near_chance": int(adv.near_chance.sum()),
+            "text": f"{below} of {n} black-box cells below their shuffled control, {beats} beyond noise"
+                    f"{'; ' + str(int(adv.near_chance.sum())) + ' rest on a target near chance' if adv.near_chance.any() else ''}"}
 
 
 def verdict(effect: dict[str, Any], *, expected_sign: int) -> str:
@@ -238,15 +295,24 @@ def paired_verdicts(study: Study, table: TableResult, *, a: Callable[[Condition]
             continue
         rows.append({"domain": domain, "attack": attack,
                      **contrast(study, group_a, group_b, expected_sign=expected_sign)})
-    return pd.DataFrame(rows, columns=["domain", "attack", "difference", "ci_low", "ci_high", "verdict"])
+    return pd.DataFrame(rows, columns=["domain", "attack", "difference", "ci_low", "ci_high", "verdict", "note"])
 
 
 def contrast(study: Study, a: Sequence[Condition], b: Sequence[Condition], *, expected_sign: int) -> dict[str, Any]:
     """Mean perc_clean over ``a`` minus over ``b`` (same test images, paired bootstrap CI) and its verdict: the
-    columns (difference, ci_low, ci_high, verdict) every factor table of the book shares."""
+    columns (difference, ci_low, ci_high, verdict, note) every factor table of the book shares.
+
+    A contrast rests on transfer: where neither side's adversarial perturbations beat their shuffled control, or a
+    target is near chance, there is nothing to compare and the verdict is "unresolved", with the reason in ``note``."""
     effect = study.perc_clean_difference(a, b)
+    reading = verdict(effect, expected_sign=expected_sign)
+    note = ""
+    if near_chance(study, (c.target for c in [*a, *b])):
+        note = f"a target is near chance (clean AUC CI below {NEAR_CHANCE_AUC})"
+    elif not (versus_control(study, a)["beats_control"] or versus_control(study, b)["beats_control"]):
+        note = "neither side transfers beyond its shuffled control"
     return {"difference": effect["value"], "ci_low": effect["ci_low"], "ci_high": effect["ci_high"],
-            "verdict": verdict(effect, expected_sign=expected_sign)}
+            "verdict": "unresolved" if note else reading, "note": note}
 
 
 def glue_verdicts(prefix: str, verdicts: pd.DataFrame) -> None:
@@ -259,8 +325,19 @@ def glue_verdicts(prefix: str, verdicts: pd.DataFrame) -> None:
         effect = format_ci(row.difference, row.ci_low, row.ci_high)
         glue(f"{prefix}_verdict_{row.domain}", row.verdict, display=False)
         glue(f"{prefix}_effect_{row.domain}", effect, display=False)
-        parts.append(f"{row.domain}: {row.verdict} ({effect} points)")
+        note = getattr(row, "note", "")
+        parts.append(f"{row.domain}: {row.verdict} ({effect} points{'; ' + note if note else ''})")
     glue(f"{prefix}_summary", "; ".join(parts) or "not tested with these parameters", display=False)
+
+
+def glue_tally(prefix: str, cells: pd.DataFrame) -> pd.DataFrame:
+    """Glue ``<prefix>_tally``: per domain, how many black-box cells lie below their shuffled control and beat it
+    beyond noise (``control_tally``); returns the tally per domain."""
+    from myst_nb import glue
+
+    rows = [{"domain": d, **control_tally(part)} for d, part in cells.groupby("domain", sort=False)]
+    glue(f"{prefix}_tally", "; ".join(f"{r['domain']}: {r['text']}" for r in rows) or "no cells", display=False)
+    return pd.DataFrame(rows)
 
 
 def show_tables(cells: pd.DataFrame, index: Sequence[str], columns: Sequence[str], *, perturbation: str,
@@ -272,6 +349,9 @@ def show_tables(cells: pd.DataFrame, index: Sequence[str], columns: Sequence[str
         part = cells[(cells.domain == domain) & (cells.perturbation == perturbation)]
         display(Markdown(f"**{domain}**, {perturbation} perturbations{caption}"))
         display(paper_layout(part, index, columns))
+        used = [m for m in MARKS if "mark" in part and part["mark"].fillna("").str.contains(m).any()]
+        if used:
+            display(Markdown("; ".join(f"{m}: {MARKS[m]}" for m in used) + "."))
 
 
 def perceptibility_rows(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
@@ -295,13 +375,11 @@ def perceptibility_rows(study: Study, conditions: Sequence[Condition]) -> pd.Dat
 
 def working_eps(cells: pd.DataFrame, *, attack: str = "pgd", share: float = 0.75) -> float | None:
     """The paper's criterion, made computable: the smallest eps whose black-box attack reaches ``share`` of the
-    largest black-box effect (100 − perc_clean) over the grid, with its CI clear of the shuffled control's.
-    None when no eps of the grid transfers beyond the control."""
-    bb = cells[(cells.threat == "black-box") & (cells.attack == attack)]
-    adv = bb[bb.perturbation == "adversarial"].set_index("eps").sort_index()
-    ctrl = bb[bb.perturbation == "shuffled"].set_index("eps").sort_index()
-    beats = adv["ci_high"] < ctrl.reindex(adv.index)["ci_low"]
-    effect = (100 - adv["perc_clean"]).where(beats)
+    largest black-box effect beyond the shuffled control (control − adversarial perc_clean) over the grid, and beats
+    its control (paired CI of the difference below zero). None when no eps of the grid transfers beyond the control."""
+    adv = cells[(cells.threat == "black-box") & (cells.attack == attack) & (cells.perturbation == "adversarial")]
+    adv = adv.set_index("eps").sort_index()
+    effect = (-adv["control_diff"]).where(adv["beats_control"].astype(bool))
     if effect.isna().all() or effect.max() <= 0:
         return None
     return float(effect[effect >= share * effect.max()].index.min())

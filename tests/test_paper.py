@@ -53,15 +53,59 @@ def test_verdicts():
 
 def test_working_eps_follows_the_criterion():
     rows = []
-    for eps, adv, ctrl in [(0.01, 98, 100), (0.02, 70, 100), (0.03, 45, 99), (0.04, 40, 99)]:
+    for eps, diff, high in [(0.01, -2, 1), (0.02, -30, -25), (0.03, -55, -50), (0.04, -60, -54)]:
         rows.append({"threat": "black-box", "attack": "pgd", "eps": eps, "perturbation": "adversarial",
-                     "perc_clean": adv, "ci_low": adv - 3, "ci_high": adv + 3})
+                     "control_diff": diff, "beats_control": high < 0})
         rows.append({"threat": "black-box", "attack": "pgd", "eps": eps, "perturbation": "shuffled",
-                     "perc_clean": ctrl, "ci_low": ctrl - 3, "ci_high": ctrl + 3})
+                     "control_diff": float("nan"), "beats_control": float("nan")})
     cells = pd.DataFrame(rows)
     assert paper.working_eps(cells) == 0.03  # 55 >= 0.75 * 60; 30 is not
-    flat = cells.assign(perc_clean=100.0, ci_low=97.0, ci_high=103.0)
-    assert paper.working_eps(flat) is None
+    # an effect that does not beat its control (paired CI reaching zero) never counts, however large
+    assert paper.working_eps(cells.assign(beats_control=[False, None] * 3 + [True, None])) == 0.04
+    assert paper.working_eps(cells.assign(beats_control=False)) is None
+
+
+class _Stub:
+    """A study whose perc_clean differences and clean AUCs are given: to test how verdicts read them."""
+
+    def __init__(self, effects: dict, auc_low: float = 0.8) -> None:
+        self.effects, self.auc_low = effects, auc_low
+
+    def perc_clean_difference(self, a, b):
+        key = ("adv-vs-ctrl", a[0].surrogate.data) if b[0].perturbation == "shuffled" else "a-vs-b"
+        low, high = self.effects[key]
+        return {"value": (low + high) / 2, "ci_low": low, "ci_high": high}
+
+    def clean_auc(self, target):
+        return {"value": self.auc_low + 0.05, "ci_low": self.auc_low, "ci_high": self.auc_low + 0.1}
+
+
+def test_a_contrast_without_transfer_or_on_a_target_near_chance_is_unresolved():
+    t = ModelSpec("pathology", "a1", "random")
+    a = [Condition(t, ModelSpec("pathology", "a1", "random", "d2"), "pgd", 0.03)]
+    b = [Condition(t, ModelSpec("pathology", "a1", "random", "d1", 2), "pgd", 0.03)]
+    clear = {"a-vs-b": (2.0, 6.0), ("adv-vs-ctrl", "d1"): (-20.0, -10.0), ("adv-vs-ctrl", "d2"): (-3.0, 1.0)}
+    assert paper.contrast(_Stub(clear), a, b, expected_sign=+1)["verdict"] == "holds"
+    none = {**clear, ("adv-vs-ctrl", "d1"): (-2.0, 3.0)}
+    got = paper.contrast(_Stub(none), a, b, expected_sign=+1)
+    assert got["verdict"] == "unresolved" and "shuffled control" in got["note"]
+    got = paper.contrast(_Stub(clear, auc_low=0.52), a, b, expected_sign=+1)
+    assert got["verdict"] == "unresolved" and "near chance" in got["note"]
+
+
+def test_tables_mark_cells_that_cannot_be_read():
+    cells = pd.DataFrame([
+        {"a": "x", "b": "fgsm", "perc_clean": 50.0, "ci_low": 40.0, "ci_high": 60.0, "mark": ""},
+        {"a": "y", "b": "fgsm", "perc_clean": 99.0, "ci_low": 95.0, "ci_high": 103.0, "mark": "∘"},
+        {"a": "z", "b": "fgsm", "perc_clean": 80.0, "ci_low": 70.0, "ci_high": 90.0, "mark": "∘†"},
+    ])
+    table = paper.paper_layout(cells, ["a"], ["b"])
+    assert table.loc["x", "fgsm"] == "50.0 [40.0, 60.0]"
+    assert table.loc["y", "fgsm"] == "99.0 [95.0, 103.0] ∘" and table.loc["z", "fgsm"].endswith("∘†")
+    tally = paper.control_tally(cells.assign(perturbation="adversarial", threat="black-box",
+                                             control_diff=[-40.0, 1.0, -3.0], beats_control=[True, False, False],
+                                             near_chance=[False, False, True]))
+    assert (tally["cells"], tally["below"], tally["beats"], tally["near_chance"]) == (3, 2, 1, 1)
 
 
 def test_paper_layout_formats_cells():
@@ -76,7 +120,7 @@ def test_paper_layout_formats_cells():
 def test_copies_design_pairs_every_two_copies(tmp_path):
     s = Study(StudyConfig(store=str(tmp_path / "s"), archs=("a1", "a2"), device="cpu", copies=3))
     conditions = paper.copies_conditions(s, "pathology")
-    assert len(conditions) == 2 * 3 * 2  # 2 inits x ordered pairs of 3 copies
+    assert len(conditions) == 2 * 3 * 2 * 2  # 2 inits x ordered pairs of 3 copies x adversarial and its control
     assert all(c.threat == "black-box" and c.target.copy != c.surrogate.copy for c in conditions)
     assert {(c.target.arch, c.surrogate.arch) for c in conditions} == {("a1", "a1")}
     assert all(c.target.init == c.surrogate.init and c.attack == "pgd" and c.eps == s.cfg.eps for c in conditions)
