@@ -223,13 +223,13 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
     import papermill
 
     params, cfg = _validated_parameters(source, profile, overrides or {})
-    _preflight(params, cfg)
     output = output or executed_path(source)
     page_stamp = stamp(source, params, profile)
     if not force and output.is_file() and (results_dir() / f"{source.stem}.csv").is_file():
         existing = json.loads(output.read_text()).get("metadata", {}).get("medadv", {})
         if existing.get("stamp") == page_stamp:
             return RunResult(source.stem, output, True, 0.0)
+    _preflight(params, cfg)  # only a page that executes needs the device and the store
     start, started = time.perf_counter(), time.time()
     output.parent.mkdir(parents=True, exist_ok=True)
     with scratch_dir(source.stem) as tmp:
