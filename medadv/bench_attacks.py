@@ -77,22 +77,31 @@ def bench_model(name: str, *, device: torch.device, size: int, batch: int, steps
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="medadv bench attacks", description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    from medadv.cli import Parser, plain
+    from medadv.config import ConfigError, check_archs, check_device_available
+
+    p = Parser(prog="medadv bench attacks", description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="where to run: cpu, cuda, cuda:N (default: cuda when a GPU is visible, else cpu)")
     p.add_argument("--size", type=int, default=None, help="image side in px (default: 224 on GPU, 96 on CPU)")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs of each kind, alternating (>= 3)")
-    p.add_argument("--models", default="resnet50,tf_efficientnet_lite0", help="comma-separated timm model names")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs of each kind, alternating; at least 3 (default: 5)")
+    p.add_argument("--models", default="resnet50,tf_efficientnet_lite0",
+                   help="comma-separated timm model names (default: resnet50,tf_efficientnet_lite0)")
+    p.add_argument("--batch", type=int, default=32, help="images per batch (default: 32)")
+    p.add_argument("--steps", type=int, default=10, help="PGD steps (default: 10)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads, torch.set_num_threads (default: 1)")
     args = p.parse_args(argv)
     if args.repeats < 3:
         p.error("--repeats must be >= 3 for a median that means something")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise ConfigError("--models names no model; give comma-separated timm names, e.g. resnet50,tf_efficientnet_lite0")
+    check_archs(models, "--models")
+    check_device_available(args.device)
     try:
         import torchattacks  # noqa: F401
     except ImportError:
-        print("torchattacks (the reference) is not installed: pip install --no-deps torchattacks==3.5.1")
-        return 2
+        raise ConfigError("torchattacks (the reference) is not installed: pip install --no-deps torchattacks==3.5.1") from None
     device = torch.device(args.device)
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
@@ -101,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'model':<24}{'ours':>9}{'torchatt':>10}{'fb nchw':>9}{'fb cl':>9}{'ours/ta':>9}{'ours/bound':>11}"
     print(header)
     r1, r2 = [], []
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+    for name in models:
         t = bench_model(name, device=device, size=size, batch=args.batch, steps=args.steps, repeats=args.repeats)
         r1.append(t["ours"] / t["torchattacks"])
         r2.append(t["ours"] / t["bound"])

@@ -82,7 +82,10 @@ def _ours(arch: str, data: ImageSet, val: ImageSet, batch_size: int, epochs: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="medadv bench train", description=__doc__.splitlines()[0])
+    from medadv.cli import Parser, plain
+    from medadv.config import check_archs, check_device_available
+
+    parser = Parser(prog="medadv bench train", description=plain(__doc__.splitlines()[0]))
     parser.add_argument("--archs", nargs="+", default=["tf_efficientnet_lite0", "tf_efficientnet_lite1"])
     parser.add_argument("--size", type=int, default=48)
     parser.add_argument("--images", type=int, default=512)
@@ -94,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     parser.add_argument("--compile", action="store_true", help="torch.compile both loops")
     args = parser.parse_args(argv)
+    check_archs(args.archs, "--archs")
+    check_device_available(args.device)
     device = torch.device(args.device)
     execution = Execution(amp=args.amp, channels_last=args.channels_last, compile=args.compile)
     data, val = _data(args.images, args.size), _data(64, args.size, seed=1)

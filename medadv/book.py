@@ -5,6 +5,10 @@ profile, a per-notebook file and command-line overrides, validates them against 
 ``StudyConfig`` before any compute starts, executes into a temporary file and moves it into place only on success
 (a failed page leaves no output and no results table), and skips a page whose source, parameters and library code
 are unchanged. The book is then built from the executed notebooks with execution off, so nothing runs twice.
+
+Which book: the folder holding ``_toc.yml``, found from the current directory upwards (or named by ``--root DIR``,
+``$MEDADV_BOOK_ROOT``), not the installed package's folder: with one environment and several clones (a course), each
+clone builds its own pages into its own ``_build`` with its own ``params/``, and relative stores live in it.
 """
 from __future__ import annotations
 
@@ -25,15 +29,42 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
-from medadv.config import ConfigError, StudyConfig, profile_parameters
-from medadv.store import atomic_write_bytes, is_url
+from medadv.config import ConfigError, StudyConfig, check_archs, check_device_available, profile_parameters
+from medadv.store import Store, atomic_write_bytes, is_url
 
-ROOT = Path(__file__).resolve().parent.parent
+BOOK_ENV = "MEDADV_BOOK_ROOT"  # set by ``--root DIR``; kernels inherit it
+PACKAGE = Path(__file__).resolve().parent
+KERNEL_QUIET = ["--IPKernelApp.log_level=CRITICAL"]  # its "running over TCP without encryption" warning, shutdown noise
+
+
+def book_root(start: Path | None = None) -> Path:
+    """The book a command works on: ``$MEDADV_BOOK_ROOT``, else the nearest folder holding ``_toc.yml`` from ``start``
+    (default: the current directory) upwards."""
+    named = os.environ.get(BOOK_ENV)
+    if named:
+        root = Path(named).expanduser().resolve()
+        if not (root / "_toc.yml").is_file():
+            raise ConfigError(f"--root {named}: no _toc.yml there; name the folder of a clone of the book")
+        return root
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file():
+            return folder
+    raise ConfigError(f"no book here: neither {here} nor a folder above it holds _toc.yml; run medadv inside a clone "
+                      "of the book, or pass --root DIR")
+
+
+def __getattr__(name: str) -> Any:
+    """``medadv.book.ROOT``: the book root where this process runs (pages execute inside their book)."""
+    if name == "ROOT":
+        return book_root()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_dir() -> Path:
-    """Where generated files go: ``$MEDADV_BUILD`` or ``_build`` beside the book (tests point it elsewhere)."""
-    return Path(os.environ.get("MEDADV_BUILD", ROOT / "_build"))
+    """Where generated files go: ``$MEDADV_BUILD`` or ``_build`` in the book root (tests point it elsewhere)."""
+    build = os.environ.get("MEDADV_BUILD")
+    return Path(build) if build else book_root() / "_build"
 
 
 def executed_dir() -> Path:
@@ -51,9 +82,9 @@ class NotebookError(RuntimeError):
     """A notebook failed while executing; the message names the notebook and the failing cell."""
 
 
-def toc_pages(root: Path = ROOT) -> list[str]:
+def toc_pages(root: Path | None = None) -> list[str]:
     """Page paths (without suffix, relative to the book root) in the order of ``_toc.yml``."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc = yaml.safe_load(((root or book_root()) / "_toc.yml").read_text())
     pages = [toc["root"]]
 
     def walk(node: Any) -> None:
@@ -70,8 +101,9 @@ def toc_pages(root: Path = ROOT) -> list[str]:
     return [str(Path(p).with_suffix("")) for p in pages]
 
 
-def resolve_notebook(name: str, root: Path = ROOT) -> Path:
+def resolve_notebook(name: str, root: Path | None = None) -> Path:
     """``book/t3_pretraining.md``, ``book/t3_pretraining`` or ``t3_pretraining`` → the page's source file."""
+    root = root or book_root()
     pages = toc_pages(root)
     stem = Path(name).with_suffix("").name
     for page in pages:
@@ -121,9 +153,23 @@ def page_config(source: Path, profile: str, overrides: dict[str, Any]) -> StudyC
     return _validated_parameters(source, profile, overrides)[1]
 
 
+def resolve_store(store: str, root: Path) -> str:
+    """A store location as pages use it: a URL or absolute path as given, a relative path from the book root."""
+    if is_url(store) or Path(store).expanduser().is_absolute():
+        return store
+    return str(root / store)
+
+
+def profile_store(profile: str) -> str:
+    """The store a profile's pages use (its ``store:``, relative to the book root), for ``medadv store``."""
+    root = book_root()
+    return resolve_store(profile_parameters(profile, params_dir=root / "params").get("store", StudyConfig.store), root)
+
+
 def _validated_parameters(source: Path, profile: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], StudyConfig]:
+    root = book_root(source.parent)
     declared = declared_parameters(source)
-    profile_values = profile_parameters(profile, source.stem)
+    profile_values = profile_parameters(profile, source.stem, params_dir=root / "params")
     unknown = sorted(set(profile_values) - StudyConfig.keys() - set(declared))
     if unknown:
         raise ConfigError(f"profile {profile!r} sets unknown parameter(s) {', '.join(unknown)}; "
@@ -134,26 +180,19 @@ def _validated_parameters(source: Path, profile: str, overrides: dict[str, Any])
                           f"its parameters: {', '.join(declared)}")
     params = {k: v for k, v in profile_values.items() if k in declared}
     params.update(overrides)
-    store = params.get("store")
-    if isinstance(store, str) and not is_url(store) and not Path(store).expanduser().is_absolute():
-        params["store"] = str(Path.cwd() / params["store"])  # pages execute in book/: anchor to where medadv runs
+    if isinstance(params.get("store"), str):  # pages execute in book/: anchor relative stores to the book root
+        params["store"] = resolve_store(params["store"], root)
     merged = {**declared, **params}
     cfg = StudyConfig.from_mapping({k: v for k, v in merged.items() if k in StudyConfig.keys()})  # bad values
     if "archs" in declared:
-        from medadv.models import check_arch
-
-        for arch in cfg.archs:  # before any compute: an unknown timm name fails here, not after an hour
-            try:
-                check_arch(arch)
-            except ValueError as error:
-                raise ConfigError(f"archs: {error}") from None
+        check_archs(cfg.archs)
     return params, cfg
 
 
 def library_fingerprint() -> str:
     """Hash of medadv's source: a page re-runs when the code that computes it changes."""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "medadv").rglob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -174,7 +213,7 @@ class RunResult:
 
 
 def executed_path(source: Path) -> Path:
-    return executed_dir() / source.relative_to(ROOT).with_suffix(".ipynb")
+    return executed_dir() / source.relative_to(book_root(source.parent)).with_suffix(".ipynb")
 
 
 def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, Any] | None = None,
@@ -183,16 +222,17 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
     import jupytext
     import papermill
 
-    params = notebook_parameters(source, profile, overrides or {})
+    params, cfg = _validated_parameters(source, profile, overrides or {})
     output = output or executed_path(source)
     page_stamp = stamp(source, params, profile)
     if not force and output.is_file() and (results_dir() / f"{source.stem}.csv").is_file():
         existing = json.loads(output.read_text()).get("metadata", {}).get("medadv", {})
         if existing.get("stamp") == page_stamp:
             return RunResult(source.stem, output, True, 0.0)
+    _preflight(params, cfg)  # only a page that executes needs the device and the store
     start, started = time.perf_counter(), time.time()
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"medadv-{source.stem}-") as tmp:
+    with scratch_dir(source.stem) as tmp:
         tmp_dir = Path(tmp)
         notebook = jupytext.read(source)
         notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -202,10 +242,12 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
         page_results = tmp_dir / "results"
         page_results.mkdir()
         try:
-            with _environment({ENV_RESULTS: str(page_results), "MEDADV_NOTEBOOK": source.stem}):
+            with _environment({ENV_RESULTS: str(page_results), "MEDADV_NOTEBOOK": source.stem,
+                               BOOK_ENV: str(book_root(source.parent))}):
                 papermill.execute_notebook(
                     str(unexecuted), str(executed), parameters=params, kernel_name="python3",
                     cwd=str(source.parent), progress_bar=False, log_output=log_output,
+                    extra_arguments=KERNEL_QUIET,
                 )
         except papermill.PapermillExecutionError as error:
             failed = build_dir() / "failed" / f"{source.stem}.ipynb"
@@ -232,7 +274,39 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
         for csv in produced:
             shutil.copyfile(csv, downloads / csv.name)
             os.replace(csv, results_dir() / csv.name)
+    (build_dir() / "failed" / f"{source.stem}.ipynb").unlink(missing_ok=True)  # an earlier failure's, now stale
     return RunResult(source.stem, output, False, time.perf_counter() - start, started)
+
+
+def _preflight(params: dict[str, Any], cfg: StudyConfig) -> None:
+    """What a page needs from this machine, checked before its kernel starts: the device it names, and a store
+    location that can be opened (an fsspec driver installed, a folder that can be created)."""
+    if "device" in params:
+        check_device_available(cfg.device)
+    if "store" in params:
+        Store(cfg.store)
+
+
+@contextmanager
+def scratch_dir(name: str) -> Iterator[Path]:
+    """A temporary folder for one run (``medadv-<name>-<pid>-*`` in the temp folder), removed when the run ends;
+    those of runs killed before they could remove theirs (their process is gone) are removed first."""
+    for stale in Path(tempfile.gettempdir()).glob("medadv-*"):
+        match = re.fullmatch(r"medadv-.+-(\d+)-\w+", stale.name)
+        if match and stale.is_dir() and stale.stat().st_uid == os.getuid() and not _alive(int(match[1])):
+            shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"medadv-{name}-{os.getpid()}-") as tmp:
+        yield Path(tmp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def default_jobs() -> int:
@@ -310,14 +384,14 @@ def save_results(frame: Any, name: str | None = None, *, key: str = "") -> Path:
     return path
 
 
-def repository_url(root: Path = ROOT) -> str | None:
+def repository_url(root: Path | None = None) -> str | None:
     """The GitHub URL the book is built from: ``$MEDADV_REPOSITORY_URL``, else the checkout's ``origin`` remote
     (``git@github.com:o/r.git`` and ``https://github.com/o/r.git`` → ``https://github.com/o/r``); None if neither is
     a GitHub repository (Binder and Colab launch only from GitHub)."""
     url = os.environ.get("MEDADV_REPOSITORY_URL")
     if not url:
         try:
-            url = subprocess.run(["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True,
+            url = subprocess.run(["git", "-C", str(root or book_root()), "remote", "get-url", "origin"], capture_output=True,
                                  text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
@@ -325,9 +399,10 @@ def repository_url(root: Path = ROOT) -> str | None:
     return f"https://github.com/{match[1]}/{match[2]}" if match else None
 
 
-def stage_book(root: Path = ROOT) -> None:
+def stage_book(root: Path | None = None) -> None:
     """Copy the book's configuration and static files next to the executed notebooks; the repository link and the
     launch buttons point at the repository the book is built from (``repository_url``) when it is on GitHub."""
+    root = root or book_root()
     executed_dir().mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml", "references.bib"):
         if (root / name).is_file():
@@ -342,8 +417,9 @@ def stage_book(root: Path = ROOT) -> None:
             shutil.copytree(root / folder, executed_dir() / folder, dirs_exist_ok=True)
 
 
-def build_html(root: Path = ROOT, *, strict: bool = False) -> Path:
+def build_html(root: Path | None = None, *, strict: bool = False) -> Path:
     """Build ``_build/html`` from the executed notebooks (Jupyter Book 1.x, execution off)."""
+    root = root or book_root()
     stage_book(root)
     missing = [p for p in toc_pages(root) if not (executed_dir() / f"{p}.ipynb").is_file()]
     if missing:
@@ -368,14 +444,16 @@ def build_html(root: Path = ROOT, *, strict: bool = False) -> Path:
 def plan_profile(profile: str, pages: Iterable[str], overrides: dict[str, Any] | None = None) -> list[Any]:
     """Every unit the named pages need under ``profile``, planned only (no data, no models: the store is pointed at
     a scratch folder), for counts and estimates of a grid before it runs."""
-    with tempfile.TemporaryDirectory(prefix="medadv-plan-") as scratch:
-        sources = [ROOT / "book" / f"{page}.md" for page in pages]
-        planned = plan_units(sources, profile, {"store": scratch, **(overrides or {})})
+    with scratch_dir("plan") as scratch:
+        sources = [book_root() / "book" / f"{page}.md" for page in pages]
+        planned = plan_units(sources, profile, {"store": str(scratch), **(overrides or {})})
     return [unit for group in planned.values() for unit in group]
 
 
-def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any]) -> dict[str, list[Any]]:
-    """Every unit the given pages need, from their parameters, grouped by store root (``medadv grid``)."""
+def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any], *,
+               here: bool = False) -> dict[str, list[Any]]:
+    """Every unit the given pages need, from their parameters, grouped by store root (``medadv grid``); ``here``:
+    they will run on this machine, so its device is checked too."""
     from medadv.paper import PAGE_CONDITIONS
     from medadv.study import Study
 
@@ -385,6 +463,8 @@ def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any])
             continue
         declared = declared_parameters(source)
         cfg = page_config(source, profile, {k: v for k, v in overrides.items() if k in declared})
+        if here:
+            check_device_available(cfg.device)
         study = Study(cfg)
         units = by_store.setdefault(study.store.location, {})
         for domain in cfg.domains:

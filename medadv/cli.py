@@ -1,19 +1,25 @@
 """The ``medadv`` command: run a page, build the book, inspect data and the store, benchmark.
 
-User errors (an unknown profile, key, notebook or data set; a value of the wrong type) print one line naming the
-problem and what is allowed, and exit with status 2; no traceback.
+User errors (an unknown profile, key, notebook or data set; a value of the wrong type; a device or store this machine
+cannot use; bad or missing data) print one line naming the problem and what is allowed, and exit with status 2; no
+traceback.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
 from pathlib import Path
+from typing import Any, NoReturn
 
-from medadv.book import NotebookError
+from medadv.book import BOOK_ENV, NotebookError
 from medadv.config import ConfigError
 
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError,)
+STORE_HELP = ("-p store=PATH|URL sets the store (default: the profile's store:, a relative path from the book root; "
+              "an fsspec URL such as s3://bucket/medadv works once its driver is installed)")
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -24,18 +30,51 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (*USER_ERRORS, DataError, WeightsError, StoreLocationError, FileNotFoundError)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the problem and where the help is) instead of usage plus error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def plain(text: str) -> str:
+    """Docstring text for the terminal: reStructuredText's ``literal`` and :role:`name` marks dropped."""
+    return re.sub(r"``([^`]+)``", r"\1", re.sub(r":\w+:`([^`]+)`", r"\1", text))
+
+
+def error_line(error: BaseException) -> str:
+    """One line: a message's line breaks and runs of spaces become single spaces."""
+    return " ".join(str(error).split())
+
+
+def _page_list() -> str:
+    from medadv.book import toc_pages
+
+    try:
+        return "pages: " + ", ".join(Path(page).name for page in toc_pages())
+    except ConfigError as error:
+        return f"pages: none listed ({error_line(error)})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medadv", description=__doc__.splitlines()[0])
+    parser = Parser(prog="medadv", description=plain(__doc__.splitlines()[0]))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="execute one notebook of the book with papermill")
-    run.add_argument("notebook", help="e.g. book/t3_pretraining.md")
+    run = sub.add_parser("run", help="execute one notebook of the book with papermill",
+                         description="Execute one page of the book (found from the current folder upwards, or\n"
+                                     "--root) with a profile's parameters; its results table goes to\n"
+                                     "_build/results/<page>.csv.",
+                         epilog=f"{_page_list()}\n\n{STORE_HELP}.",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("notebook", help="a page: its name (t3_pretraining) or path (book/t3_pretraining.md)")
     run.add_argument("--profile", default="quick", help="params/<profile>.yaml (default: quick)")
     run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                      help="override a parameter (value parsed as YAML); repeatable")
     run.add_argument("-o", "--output", type=Path, help="executed notebook path (default: _build/executed/...)")
     run.add_argument("--force", action="store_true", help="execute even if nothing changed")
     run.add_argument("--log-output", action="store_true", help="stream the notebook's output (progress bars)")
+    book_root_help = "the book's folder, the one with _toc.yml (default: found from the current folder upwards)"
+    run.add_argument("--root", metavar="DIR", help=book_root_help)
 
     book = sub.add_parser("book", help="execute the book's notebooks and build the HTML book")
     book.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
@@ -47,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
     book.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                       help="pages executed at once (default: one per 4 CPU cores; 1 on small machines)")
+    book.add_argument("--root", metavar="DIR", help=book_root_help)
     for p in (book, grid := sub.add_parser("grid", help="compute every unit the book's pages need, without pages")):
         p.add_argument("--executor", choices=["local", "slurm"], default="local" if p is book else None,
                        required=p is grid, help="where units run: in this process or as Slurm job arrays")
@@ -57,12 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--only", nargs="+", metavar="NAME", help="plan only these pages")
     grid.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                       help="override a parameter in every page that declares it")
+    grid.add_argument("--root", metavar="DIR", help=book_root_help)
 
-    store = sub.add_parser("store", help="list or clean the artifact store")
-    store.add_argument("action", choices=["ls", "gc"])
-    store.add_argument("--root", help="store location (default: $MEDADV_STORE or ~/.cache/medadv/store)")
+    store = sub.add_parser(
+        "store", help="list, check or clean the artifact store",
+        description="ls: every finished unit (kind, key, size, what it is). verify: check every unit's files against "
+                    "the sizes and sha256 hashes recorded when it was written, and list those that would be set "
+                    "aside and recomputed on next use (exit 1 if any; nothing is changed). gc: remove scratch left "
+                    "by killed runs: temp folders and resume checkpoints untouched for --older-than hours whose unit "
+                    "no running process holds (a unit still computing is never touched), stale claims, and lock "
+                    "files of finished units; finished units are never removed.")
+    store.add_argument("action", choices=["ls", "verify", "gc"])
+    store.add_argument("--root", metavar="STORE",
+                       help="the store's path or URL (default: the store of --profile); it must exist")
+    store.add_argument("--profile", default="default", help="whose store: params/<profile>.yaml's store: "
+                       "(default: default)")
+    store.add_argument("--older-than", type=float, default=1.0, metavar="HOURS",
+                       help="gc: the age of the scratch and claims it removes (default: 1)")
 
-    bench = sub.add_parser("bench", help="speed benchmarks that print ratios")
+    bench = sub.add_parser("bench", help="speed benchmarks that print ratios",
+                           description="medadv bench attacks|train [OPTIONS]: see medadv bench attacks --help")
     bench.add_argument("what", choices=["attacks", "train"])
     bench.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark (see its --help)")
 
@@ -118,7 +172,7 @@ def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: s
 
     options = SlurmOptions.from_params(parse_overrides(slurm)) if executor == "slurm" else None
     ok = True
-    for root, units in plan_units(pages, profile, overrides).items():
+    for root, units in plan_units(pages, profile, overrides, here=executor == "local").items():
         report = run_units(units, Store(root), executor=executor, slurm=options)
         print(report.summary())
         ok = ok and report.ok
@@ -127,9 +181,9 @@ def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: s
 
 def _pages(only: list[str] | None) -> list[Path]:
     """The pages named by ``--only``, else every page of the book in table-of-contents order."""
-    from medadv.book import ROOT, resolve_notebook, toc_pages
+    from medadv.book import book_root, resolve_notebook, toc_pages
 
-    return [resolve_notebook(name) for name in only] if only else [ROOT / f"{p}.md" for p in toc_pages()]
+    return [resolve_notebook(name) for name in only] if only else [book_root() / f"{p}.md" for p in toc_pages()]
 
 
 def _grid(args: argparse.Namespace) -> int:
@@ -140,18 +194,39 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> int:
-    from medadv.store import DEFAULT_ROOT, Store
+    from medadv.book import profile_store
+    from medadv.store import Store
 
-    store = Store(args.root or DEFAULT_ROOT)
+    store = Store(args.root or profile_store(args.profile), create=False)
     if args.action == "gc":
-        print(f"removed {store.gc()} scratch entries from {store.location}")
+        removed = store.gc(older_than_s=args.older_than * 3600)
+        print(f"removed {removed} scratch entries older than {args.older_than:g} h of no running unit from "
+              f"{store.location}")
         return 0
+    if args.action == "verify":
+        return _verify(store)
     total = 0
     for entry in store.entries():
         total += entry["bytes"]
-        print(f"{entry['kind']:8s} {entry['key']}  {entry['bytes'] / 1e6:8.2f} MB  {_short(entry['spec'])}")
+        what = f"unreadable: {entry['error']} (see medadv store verify)" if "error" in entry else _short(entry["spec"])
+        print(f"{entry['kind']:8s} {entry['key']}  {entry['bytes'] / 1e6:8.2f} MB  {what}")
     print(f"{store.location}: {total / 1e6:.1f} MB")
     return 0
+
+
+def _verify(store: Any) -> int:
+    """Print each unit that fails its check and what would happen to it; 1 if any does."""
+    counts = {"intact": 0, "corrupt": 0, "unchecked": 0}
+    for entry in store.verify():
+        if entry["problems"]:
+            counts["corrupt"] += 1
+            print(f"corrupt  {entry['kind']:8s} {entry['key']}  {entry['path']}: {'; '.join(entry['problems'])}; "
+                  "would be set aside and recomputed on next use")
+        else:
+            counts["intact" if entry["checked"] else "unchecked"] += 1
+    print(f"{store.location}: {counts['intact']} intact, {counts['corrupt']} corrupt, {counts['unchecked']} written "
+          "before manifests (not checkable)")
+    return 1 if counts["corrupt"] else 0
 
 
 def _short(spec: dict) -> str:
@@ -179,9 +254,11 @@ def main(argv: list[str] | None = None) -> int:
             from medadv.data.catalog import run_data_command
 
             return run_data_command(args)
+        if args.command in ("run", "book", "grid") and args.root:
+            os.environ[BOOK_ENV] = str(Path(args.root).expanduser().resolve())
         return handlers[args.command](args)
     except _user_errors() as error:
-        print(f"medadv: error: {error}", file=sys.stderr)
+        print(f"medadv: error: {error_line(error)}", file=sys.stderr)
         return 2
     except NotebookError as error:
         print(f"medadv: {error}", file=sys.stderr)

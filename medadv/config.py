@@ -107,9 +107,18 @@ class StudyConfig:
         for attack in self.attacks:
             _check_choice("attacks", attack, ATTACKS)
         _check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
-        for name in ("image_size", "n_dev", "n_test", "batch_size", "n_boot", "pgd_steps", "copies"):
+        for name in ("image_size", "n_dev", "n_test", "batch_size", "n_boot", "pgd_steps", "copies", "patience"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("epochs_imagenet", "epochs_random"):  # 0 would store an untrained model and judge it
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer (every model is trained at least one epoch), "
+                                  f"got {getattr(self, name)!r}")
+        for name in ("lr_imagenet", "lr_random", "pgd_alpha"):
+            if not getattr(self, name) > 0 or getattr(self, name) == float("inf"):
+                raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        if not 0 <= self.weight_decay < float("inf"):
+            raise ConfigError(f"weight_decay must be 0 or more, got {self.weight_decay!r}")
         if self.image_size < 16:
             raise ConfigError(f"image_size {self.image_size} is too small: use at least 16 pixels")
         if not 0 < self.val_fraction < 1:
@@ -213,6 +222,33 @@ def profile_parameters(profile: str, notebook_stem: str | None = None, params_di
         if per_notebook.is_file():
             values.update(read_yaml(per_notebook))
     return values
+
+
+def check_archs(archs: Any, key: str = "archs") -> None:
+    """Refuse names timm does not know, before any compute (an unknown name would fail after an hour otherwise)."""
+    from medadv.models import check_arch
+
+    for arch in archs:
+        try:
+            check_arch(arch)
+        except ValueError as error:
+            raise ConfigError(f"{key}: {error}") from None
+
+
+def check_device_available(device: str) -> None:
+    """Refuse a device this machine lacks, before a page or benchmark starts (not in ``StudyConfig``: a login node
+    without a GPU plans the units of GPU nodes)."""
+    import torch
+
+    kind, _, index = device.partition(":")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: no CUDA GPU is visible here (torch.cuda.is_available() is False); "
+                          "use device=auto or device=cpu, or run on a machine with a GPU")
+    if kind == "cuda" and index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 to "
+                          f"cuda:{torch.cuda.device_count() - 1}")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r}: Apple's MPS is not available here; use device=auto or device=cpu")
 
 
 def store_from_env(default: str) -> str:

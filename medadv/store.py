@@ -15,15 +15,25 @@ Where the store lives decides how those promises are kept:
   per key rests on a claim, ``<url>/locks/<key>``, created with exclusive create (mode ``"xb"``): atomic on
   ``file://``, ``memory://`` and S3 (conditional writes, s3fs 2025.7 or later: older ones silently overwrite small
   files); a driver that refuses ``"xb"`` gets a check then a write, so two jobs starting the same unit at the same
-  instant may both compute it (check that yours honours ``"xb"``). A claim older than the lease
-  (``MEDADV_STORE_LEASE_S``, default 6 h) is taken as left by a dead job and taken over, so keep the lease above the
-  longest unit; a unit computed twice is uploaded twice, file by file, with the same result. Callers read local files:
+  instant may both compute it (check that yours honours ``"xb"``). The job computing a unit renews
+  its claim every few minutes (a heartbeat), so a claim not renewed for the lease (``MEDADV_STORE_LEASE_S``, default
+  6 h) is taken as left by a dead job and taken over, however long units run; a unit computed twice is uploaded twice, file by file, with the same result. Callers read local files:
   finished units are downloaded, atomically, into a local cache (``$MEDADV_STORE_CACHE/<hash of the URL>/``, default
   ``~/.cache/medadv/store-cache``), which also holds the scratch (``tmp/``, ``partial/``).
 
+Trust: ``spec.json`` records the size and sha256 of every file of its unit (``files``). A unit is checked whenever it is
+returned: sizes every time, hashes once per process per unit; one that fails (a truncated or overwritten file, a
+garbage ``spec.json``) is reported with its key and path, moved aside to ``<root>/corrupt/`` and computed again. Units
+written before manifests existed have none and are accepted unchecked. ``gc`` never touches the scratch of a unit
+whose claim is held: a local lock is held by the running process itself, a URL store's claim is renewed by a
+heartbeat while its unit computes.
+
 Layout: ``<root>/<kind>/<key>/`` holds ``spec.json`` and the unit's files; ``<root>/locks/`` and ``<root>/tmp/``
-are scratch; ``<root>/partial/<key>/`` holds resumable state (e.g. epoch checkpoints) of an unfinished unit. A URL
-store holds ``<url>/<kind>/<key>/`` and the claims ``<url>/locks/<key>``; its cache is laid out like a local store.
+are scratch (a unit's lock file is removed once the unit has landed); ``<root>/partial/<key>/`` holds resumable state
+(e.g. epoch checkpoints) of an unfinished unit; ``<root>/corrupt/`` holds units set aside. A URL store holds
+``<url>/<kind>/<key>/``, the claims ``<url>/locks/<key>`` and ``<url>/corrupt/``; its cache is laid out like a local
+store. Files and folders are written with the user's umask, so a shared store is as readable as anything else
+they write.
 """
 from __future__ import annotations
 
@@ -34,13 +44,16 @@ import posixpath
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import uuid
+import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Mapping
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -48,6 +61,10 @@ if TYPE_CHECKING:
 DEFAULT_ROOT = os.environ.get("MEDADV_STORE", str(Path.home() / ".cache" / "medadv" / "store"))
 DEFAULT_CACHE = str(Path.home() / ".cache" / "medadv" / "store-cache")
 DEFAULT_LEASE_S = 6 * 3600.0
+SCRATCH = ("tmp", "partial")  # per-unit scratch folders, named <key> or <key>.<suffix>
+NOT_UNITS = {*SCRATCH, "locks", "corrupt", "slurm-logs"}  # top-level folders that hold no finished units
+
+_HASHED: set[tuple[str, Any]] = set()  # (unit folder, its creation time): units whose hashes this process checked
 
 
 def canonical(spec: Any) -> Any:
@@ -72,7 +89,12 @@ def spec_key(kind: str, spec: Any, version: str) -> str:
 
 
 class StoreLocationError(ValueError):
-    """A store location this machine cannot open: an unknown protocol, or its fsspec driver is not installed."""
+    """A store location this machine cannot open: an unknown protocol, its fsspec driver is not installed, a path
+    that cannot be created, or (when opening an existing store) nothing there."""
+
+
+class StoreWarning(UserWarning):
+    """Something in the store was wrong and has been repaired (a corrupt unit set aside and recomputed)."""
 
 
 def is_url(location: str | os.PathLike[str]) -> bool:
@@ -80,19 +102,92 @@ def is_url(location: str | os.PathLike[str]) -> bool:
     return "://" in str(location)
 
 
+# ------------------------------------------------------------------------------------------ manifests
+
+def _sha256(f: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file of a unit folder but its ``spec.json``: what ``spec.json`` records."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path != folder / "spec.json":
+            with path.open("rb") as f:
+                files[path.relative_to(folder).as_posix()] = {"size": path.stat().st_size, "sha256": _sha256(f)}
+    return files
+
+
+def read_meta(blob: bytes | str) -> dict[str, Any] | None:
+    """A unit's ``spec.json`` record, or None when it is not one (garbage, truncated, not an object)."""
+    try:
+        meta = json.loads(blob)
+    except ValueError:
+        return None
+    ok = isinstance(meta, dict) and isinstance(meta.get("files", {}), dict) and "kind" in meta and "key" in meta
+    return meta if ok else None
+
+
+def check_files(meta: dict[str, Any] | None, size_of: Callable[[str], int | None],
+                open_file: Callable[[str], BinaryIO], *, hashes: bool) -> list[str]:
+    """What is wrong with a unit's files against its ``spec.json`` record ([] when they match, or when the record
+    predates manifests). ``size_of`` gives a file's size (None if missing); hashes are compared only with ``hashes``."""
+    if meta is None:
+        return ["spec.json is not a unit record (garbage or truncated)"]
+    files = meta.get("files")
+    if files is None:
+        return []
+    problems = []
+    try:
+        for name, want in files.items():
+            size = size_of(name)
+            if size is None:
+                problems.append(f"{name} is missing")
+            elif size != want["size"]:
+                problems.append(f"{name} has {size} bytes, {want['size']} were written")
+        if hashes and not problems:
+            for name, want in files.items():
+                with open_file(name) as f:
+                    if _sha256(f) != want["sha256"]:
+                        problems.append(f"{name} differs from what was written (sha256)")
+    except (TypeError, KeyError, AttributeError):
+        problems.append("spec.json's file list is malformed")
+    return problems
+
+
+def _local_size(folder: Path) -> Callable[[str], int | None]:
+    def size_of(name: str) -> int | None:
+        try:
+            return (folder / name).stat().st_size
+        except OSError:
+            return None
+
+    return size_of
+
+
+# ------------------------------------------------------------------------------------------ stores
+
 class Store:
     """Finished units at a location: a local path, or an fsspec URL (then a :class:`RemoteStore`).
 
     ``location`` names the store: ``Store(store.location)`` opens the same one, in any process on any node.
     ``root`` is the local directory of its files on this machine: the store itself, or a remote store's cache.
+    ``create=False`` opens only a store that exists (the ``medadv store`` commands: a mistyped path is an error,
+    not a new empty store).
     """
 
     def __new__(cls, root: str | os.PathLike[str] = DEFAULT_ROOT, **kwargs: Any) -> Store:
         return super().__new__(RemoteStore if cls is Store and is_url(root) else cls)
 
-    def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
+    def __init__(self, root: str | os.PathLike[str] = DEFAULT_ROOT, *, create: bool = True) -> None:
         self.root = Path(root).expanduser()
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not create and not self.root.is_dir():
+            raise StoreLocationError(f"no store at {self.root}: check the path (a store is made by the first page or "
+                                     "grid that uses it)")
+        _make_dirs(self.root, f"store {self.root}")
         self.location = str(self.root.resolve())
 
     def __repr__(self) -> str:
@@ -108,64 +203,137 @@ class Store:
         return path
 
     def has(self, kind: str, key: str) -> bool:
+        """Whether the unit is finished (its ``spec.json`` is there); ``get_or_compute`` also checks its files."""
         return (self.path(kind, key) / "spec.json").exists()
 
     def get_or_compute(
         self, kind: str, spec: Any, version: str, compute: Callable[[Path], None], *, timeout: float = -1
     ) -> Path:
-        """Return the directory of the unit, computing it first if it is missing.
+        """Return the directory of the unit, computing it first if it is missing or fails its check.
 
         ``compute(tmpdir)`` writes the unit's files into ``tmpdir``; the directory is renamed into place only when
         it returns, so a crash or Ctrl-C leaves no entry. A lock per key makes concurrent callers wait for the first.
         """
         key = spec_key(kind, spec, version)
         final = self.path(kind, key)
-        if self.has(kind, key):
+        if self.has(kind, key) and not self._problems(kind, key):
             return final
         (self.root / "locks").mkdir(exist_ok=True)
-        with FileLock(str(self.root / "locks" / f"{key}.lock"), timeout=timeout):
-            if not self.has(kind, key):  # else another process finished it while we waited
+        lock = self._lock_file(key)
+        with FileLock(str(lock), timeout=timeout):
+            problems = self._problems(kind, key) if self.has(kind, key) else None  # another process may have landed it
+            if problems:
+                self._set_aside(kind, key, problems)
+            if problems is None or problems:
                 self._build(kind, key, spec, version, compute, lambda tmp: _move_into_place(tmp, final))
+            lock.unlink(missing_ok=True)  # landed: whoever comes next finds the unit; locks/ does not grow
         return final
+
+    def _lock_file(self, key: str) -> Path:
+        return self.root / "locks" / f"{key}.lock"
+
+    def _problems(self, kind: str, key: str, *, hashes: bool | None = None) -> list[str]:
+        """What is wrong with the finished unit's files here ([] if nothing); hashes once per process per unit
+        (``hashes`` forces them on or off)."""
+        folder = self.root / kind / key
+        try:
+            meta = read_meta((folder / "spec.json").read_bytes())
+        except OSError as error:
+            return [f"spec.json cannot be read ({error.strerror})"]
+        seen = (str(folder), meta.get("created") if meta else None)
+        check_hashes = seen not in _HASHED if hashes is None else hashes
+        problems = check_files(meta, _local_size(folder), lambda name: (folder / name).open("rb"), hashes=check_hashes)
+        if check_hashes and not problems:
+            _HASHED.add(seen)
+        return problems
+
+    def _set_aside(self, kind: str, key: str, problems: list[str]) -> None:
+        """Move a corrupt unit to ``corrupt/`` (kept for inspection) and say so; its caller computes it again."""
+        aside = _aside_name(self.root / "corrupt", kind, key)
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path(kind, key), aside)
+        _warn_corrupt(kind, key, self.path(kind, key), problems, aside)
 
     def _build(
         self, kind: str, key: str, spec: Any, version: str, compute: Callable[[Path], None],
         land: Callable[[Path], None],
     ) -> None:
-        """Compute the unit into a fresh temp dir, ``land`` it, then drop its resumable state."""
-        (self.root / "tmp").mkdir(exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=self.root / "tmp"))
+        """Compute the unit into a fresh temp dir, record its files in ``spec.json``, ``land`` it, then drop its
+        resumable state."""
+        tmp = _temp_dir(self.root / "tmp", key)
         try:
             compute(tmp)
-            meta = {"kind": kind, "key": key, "version": version, "spec": canonical(spec), "created": time.time()}
+            meta = {"kind": kind, "key": key, "version": version, "spec": canonical(spec), "created": time.time(),
+                    "files": manifest(tmp)}
             (tmp / "spec.json").write_text(json.dumps(meta, indent=1))  # written last: marks the unit complete
             land(tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        _HASHED.add((str(self.root / kind / key), meta["created"]))  # we just hashed what we wrote
         shutil.rmtree(self.root / "partial" / key, ignore_errors=True)
 
-    def entries(self) -> Iterator[dict[str, Any]]:
-        """Every finished unit: kind, key, size in bytes, creation time and spec."""
+    def _unit_folders(self) -> Iterator[tuple[str, str, Path]]:
+        """(kind, key, folder) of every folder that may hold a finished unit here."""
         for spec_file in sorted(self.root.glob("*/*/spec.json")):
-            if spec_file.parts[-3] in {"tmp", "locks", "partial"}:
-                continue
-            meta = json.loads(spec_file.read_text())
-            size = sum(f.stat().st_size for f in spec_file.parent.iterdir() if f.is_file())
-            yield {**meta, "bytes": size}
+            folder = spec_file.parent
+            if folder.parent.name not in NOT_UNITS:
+                yield folder.parent.name, folder.name, folder
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Every finished unit: kind, key, size in bytes, creation time and spec; a unit whose ``spec.json`` is
+        unreadable has ``error`` instead of a spec."""
+        for kind, key, folder in self._unit_folders():
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            meta = read_meta((folder / "spec.json").read_bytes())
+            yield _entry(kind, key, meta, size)
+
+    def verify(self) -> Iterator[dict[str, Any]]:
+        """Check every finished unit's files (sizes and hashes); one entry per unit with its ``problems`` ([] when
+        intact) and ``checked`` (False for a unit written before manifests). Changes nothing."""
+        for kind, key, folder in self._unit_folders():
+            meta = read_meta((folder / "spec.json").read_bytes())
+            problems = self._problems(kind, key, hashes=True)
+            yield {**_entry(kind, key, meta, 0), "path": str(folder), "problems": problems,
+                   "checked": bool(meta and "files" in meta)}
 
     def gc(self, *, older_than_s: float = 3600.0) -> int:
-        """Remove scratch left by killed processes (temp dirs and partial state untouched for ``older_than_s``).
-
-        Returns the number of directories removed. Finished units are never removed by gc.
+        """Remove scratch left by killed processes: temp dirs and resumable state untouched for ``older_than_s``
+        whose unit's claim nobody holds (a running unit's scratch is never touched, however long it runs), and lock
+        files of finished units. Returns the number of scratch directories removed. Finished units are never removed.
         """
         removed = 0
         now = time.time()
-        for scratch in ("tmp", "partial"):
-            for entry in (self.root / scratch).glob("*"):
-                if now - entry.stat().st_mtime > older_than_s:
-                    shutil.rmtree(entry, ignore_errors=True)
-                    removed += 1
+        for scratch in SCRATCH:
+            for entry in sorted((self.root / scratch).glob("*")):
+                if now - entry.stat().st_mtime <= older_than_s:
+                    continue
+                with self._idle(entry.name.split(".")[0]) as idle:
+                    if idle:  # the claim is ours while we remove: no unit can start on this scratch meanwhile
+                        shutil.rmtree(entry, ignore_errors=True)
+                        removed += 1
+        finished = {key for _, key, _ in self._unit_folders()}
+        for lock in (self.root / "locks").glob("*.lock"):
+            key = lock.name.removesuffix(".lock")
+            if key in finished:
+                with self._idle(key) as idle:
+                    if idle:
+                        lock.unlink(missing_ok=True)
         return removed
+
+    @contextmanager
+    def _idle(self, key: str) -> Iterator[bool]:
+        """Hold the key's claim for the block and yield True, or yield False when a running unit holds it."""
+        (self.root / "locks").mkdir(exist_ok=True)
+        lock = FileLock(str(self._lock_file(key)), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
 
 
 class RemoteStore(Store):
@@ -174,20 +342,26 @@ class RemoteStore(Store):
     ``root`` is this machine's cache of the store: ``path()`` and ``get_or_compute()`` return the unit's local copy
     there (downloaded on first use), and ``partial()`` state stays there too (not uploaded: a training resumes only on
     a machine that sees this cache, so point ``MEDADV_STORE_CACHE`` at a shared filesystem to resume across nodes).
+    While a unit computes, its claim is renewed every ``heartbeat_s`` seconds, so a claim not renewed for the lease
+    (or for gc's age) is known to be left by a dead job.
     """
 
     def __init__(
         self, root: str, *, cache: str | os.PathLike[str] | None = None, lease_s: float | None = None,
-        poll_s: float = 5.0,
+        poll_s: float = 5.0, heartbeat_s: float | None = None, create: bool = True,
     ) -> None:
         head, sep, tail = str(root).rpartition("://")
         self.location = head + sep + tail.rstrip("/")
         self.fs, self._base = _filesystem(self.location)
+        if not create and not self.fs.exists(self._base):
+            raise StoreLocationError(f"no store at {self.location}: check the URL (a store is made by the first page "
+                                     "or grid that uses it)")
         cache_root = Path(cache or os.environ.get("MEDADV_STORE_CACHE", DEFAULT_CACHE)).expanduser()
         self.root = cache_root / hashlib.sha256(self.location.encode()).hexdigest()[:16]
-        self.root.mkdir(parents=True, exist_ok=True)
+        _make_dirs(self.root, f"the cache of store {self.location}")
         self.lease_s = float(os.environ.get("MEDADV_STORE_LEASE_S", DEFAULT_LEASE_S)) if lease_s is None else lease_s
         self.poll_s = poll_s  # longest wait between two looks at a unit another process computes
+        self.heartbeat_s = min(300.0, self.lease_s / 6) if heartbeat_s is None else heartbeat_s
 
     def _remote(self, *parts: str) -> str:
         return "/".join([self._base, *parts])
@@ -207,22 +381,51 @@ class RemoteStore(Store):
     def get_or_compute(
         self, kind: str, spec: Any, version: str, compute: Callable[[Path], None], *, timeout: float = -1
     ) -> Path:
-        """Return the unit's local copy, computing and uploading it first if the store lacks it.
+        """Return the unit's local copy, computing and uploading it first if the store lacks it or it fails its check.
 
         Under the key's claim, ``compute(tmpdir)`` writes the files, which are uploaded with ``spec.json`` last;
         a crash leaves no finished unit and, through ``finally``, no claim (a killed process leaves its claim
         until the lease runs out or ``gc`` drops it). Waiters poll for ``spec.json``; ``timeout`` (s) bounds the wait.
         """
         key = spec_key(kind, spec, version)
-        if not self.has(kind, key):
-            token = self._claim(kind, key, timeout)
-            try:
-                if token is not None and not self.has(kind, key):
+        if self._check(kind, key) == []:
+            return self.root / kind / key
+        token = self._claim(kind, key, timeout)
+        try:
+            problems = self._check(kind, key) if token is not None else []
+            if problems != []:  # missing (None) or corrupt
+                with self._heartbeat(key, token):
+                    if problems:
+                        self._set_aside(kind, key, problems)
                     self._build(kind, key, spec, version, compute, lambda tmp: self._land(tmp, kind, key))
-            finally:
-                if token is not None:
-                    self._drop_claim(key, token)
-        return self.path(kind, key)
+        finally:
+            if token is not None:
+                self._drop_claim(key, token)
+        return self.root / kind / key
+
+    def _check(self, kind: str, key: str) -> list[str] | None:
+        """None when the store lacks the unit; else what is wrong with it ([] if nothing), checked on the local copy,
+        which is downloaded (again, if the cache's copy is damaged) as needed and kept only when intact."""
+        if not self.has(kind, key):
+            return None
+        local = self.root / kind / key
+        if (local / "spec.json").exists():
+            problems = self._problems(kind, key)
+            if not problems:
+                return []
+            _warn_corrupt(kind, key, local, problems, None)
+            shutil.rmtree(local, ignore_errors=True)
+        self._download(kind, key, local)
+        problems = self._problems(kind, key)
+        if problems:
+            shutil.rmtree(local, ignore_errors=True)
+        return problems
+
+    def _set_aside(self, kind: str, key: str, problems: list[str]) -> None:
+        """Move the store's corrupt unit to ``<url>/corrupt/``; its caller computes it again."""
+        aside = self._remote(_aside_name(Path("corrupt"), kind, key).as_posix())
+        self.fs.mv(self._remote(kind, key), aside, recursive=True)
+        _warn_corrupt(kind, key, self._remote(kind, key), problems, aside)
 
     def _land(self, tmp: Path, kind: str, key: str) -> None:
         """Upload the unit, ``spec.json`` last, over any files of a killed upload; keep ``tmp`` as the local copy."""
@@ -238,8 +441,7 @@ class RemoteStore(Store):
     def _download(self, kind: str, key: str, final: Path) -> None:
         """Copy a finished unit into the cache through a temp dir, so the cache only ever holds whole units."""
         remote = self._remote(kind, key)
-        (self.root / "tmp").mkdir(exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=self.root / "tmp"))
+        tmp = _temp_dir(self.root / "tmp", key)
         try:
             for source in self.fs.find(remote):
                 target = tmp / posixpath.relpath(source, remote)
@@ -252,14 +454,14 @@ class RemoteStore(Store):
     def _claim(self, kind: str, key: str, timeout: float) -> str | None:
         """Take the key's claim and return its token, or None once another process has landed the unit.
 
-        Claims are not renewed: one older than the lease is taken over (its job died, or overran the lease).
+        A claim not renewed for the lease is taken over (its job died: a running job renews it, see ``_heartbeat``).
         """
         started, waiting_since, delay = time.monotonic(), time.time(), 0.05
         while True:
             token = self._try_claim(key)
             if token is not None:
                 return token
-            if self.has(kind, key):
+            if self._check(kind, key) == []:
                 return None
             owner = self._read_claim(key)
             if owner is None:  # released between our two looks: try again at once
@@ -272,22 +474,45 @@ class RemoteStore(Store):
             time.sleep(delay)
             delay = min(2 * delay, self.poll_s)
 
+    def _owner(self, token: str) -> bytes:
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(),
+                           "token": token}).encode()
+
     def _try_claim(self, key: str) -> str | None:
         """Create the claim if there is none: its token, else None."""
         token = uuid.uuid4().hex
-        owner = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "token": token})
         path = self._remote("locks", key)
         self.fs.makedirs(self._remote("locks"), exist_ok=True)
         try:
             with self.fs.open(path, "xb") as f:
-                f.write(owner.encode())
+                f.write(self._owner(token))
         except FileExistsError:
             return None
         except (NotImplementedError, ValueError):  # the driver has no exclusive create: check, then write
             if self.fs.exists(path):
                 return None
-            self.fs.pipe_file(path, owner.encode())
+            self.fs.pipe_file(path, self._owner(token))
         return token
+
+    @contextmanager
+    def _heartbeat(self, key: str, token: str | None) -> Iterator[None]:
+        """Renew the claim every ``heartbeat_s`` while the block runs, so that neither another job (after the lease)
+        nor ``gc`` (after its age) takes a unit that is still computing, however long it runs."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.heartbeat_s):
+                owner = self._read_claim(key)
+                if owner is not None and owner.get("token") == token:
+                    self.fs.pipe_file(self._remote("locks", key), self._owner(token))
+
+        thread = threading.Thread(target=beat, name=f"medadv-claim-{key}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def _read_claim(self, key: str) -> dict[str, Any] | None:
         """The claim's owner; None when there is no claim, {} while its owner is still writing it."""
@@ -310,35 +535,79 @@ class RemoteStore(Store):
             return False
         return True
 
-    def entries(self) -> Iterator[dict[str, Any]]:
-        """Every finished unit in the store (one listing, one bulk read of the ``spec.json`` files)."""
-        sizes: dict[str, int] = {}
-        markers: dict[str, str] = {}  # spec.json path -> its unit's kind/key
+    def _listing(self) -> dict[tuple[str, str], tuple[dict[str, int], str | None]]:
+        """One listing of the store: per unit (kind, key), its files' sizes and its ``spec.json`` path (or None)."""
+        units: dict[tuple[str, str], tuple[dict[str, int], str | None]] = {}
         for name, info in self.fs.find(self._base, detail=True).items():
             parts = posixpath.relpath(name, self._base).split("/")
-            if len(parts) < 3 or parts[0] == "locks":
+            if len(parts) < 3 or parts[0] in NOT_UNITS:
                 continue
-            unit = "/".join(parts[:2])
-            sizes[unit] = sizes.get(unit, 0) + int(info.get("size") or 0)
-            if parts[2:] == ["spec.json"]:
-                markers[name] = unit
-        blobs = self.fs.cat(sorted(markers)) if markers else {}
-        for name, unit in sorted(markers.items()):
-            yield {**json.loads(blobs[name]), "bytes": sizes[unit]}
+            sizes, marker = units.get((parts[0], parts[1]), ({}, None))
+            sizes["/".join(parts[2:])] = int(info.get("size") or 0)
+            units[parts[0], parts[1]] = sizes, name if parts[2:] == ["spec.json"] else marker
+        return {unit: value for unit, value in sorted(units.items()) if value[1] is not None}
+
+    def _finished(self) -> Iterator[tuple[str, str, dict[str, int], dict[str, Any] | None]]:
+        """(kind, key, file sizes, record) of every finished unit: one listing, one bulk read of the records."""
+        units = self._listing()
+        blobs = self.fs.cat([marker for _, marker in units.values()]) if units else {}
+        for (kind, key), (sizes, marker) in units.items():
+            yield kind, key, sizes, read_meta(blobs[marker])
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Every finished unit in the store."""
+        for kind, key, sizes, meta in self._finished():
+            yield _entry(kind, key, meta, sum(sizes.values()))
+
+    def verify(self) -> Iterator[dict[str, Any]]:
+        """Check every finished unit in the store itself: sizes from the listing, hashes by reading every file."""
+        for kind, key, sizes, meta in self._finished():
+            problems = check_files(meta, sizes.get, lambda name: self.fs.open(self._remote(kind, key, name), "rb"),
+                                   hashes=True)
+            yield {**_entry(kind, key, meta, sum(sizes.values())), "path": self._remote(kind, key),
+                   "problems": problems, "checked": bool(meta and "files" in meta)}
 
     def gc(self, *, older_than_s: float = 3600.0) -> int:
-        """Remove the cache's scratch and the store's claims older than ``older_than_s`` (left by killed jobs).
+        """Drop the store's claims not renewed for ``older_than_s`` (left by killed jobs), then remove the cache's
+        scratch as a local store's ``gc`` does, but for units whose claim is alive.
 
-        Returns the number removed. A claim dropped while its job still runs lets another job compute the unit too.
-        Files of a killed upload stay until the unit is computed again (they are not listed by ``entries``).
+        Returns the number of claims and scratch directories removed. Files of a killed upload stay until the unit is
+        computed again (they are not listed by ``entries``).
         """
-        removed = super().gc(older_than_s=older_than_s)
+        removed = 0
         now = time.time()
         for path in self.fs.find(self._remote("locks")):
-            owner = self._read_claim(posixpath.basename(path))
-            if owner is not None and now - owner.get("time", 0) > older_than_s:
-                removed += self._drop_claim(posixpath.basename(path), owner.get("token"))
-        return removed
+            key = posixpath.basename(path)
+            owner = self._read_claim(key)
+            if owner and now - owner.get("time", now) > older_than_s:  # {}: being written, so alive
+                removed += self._drop_claim(key, owner.get("token"))
+        return removed + super().gc(older_than_s=older_than_s)
+
+    @contextmanager
+    def _idle(self, key: str) -> Iterator[bool]:
+        token = self._try_claim(key)
+        try:
+            yield token is not None
+        finally:
+            if token is not None:
+                self._drop_claim(key, token)
+
+
+def _entry(kind: str, key: str, meta: dict[str, Any] | None, size: int) -> dict[str, Any]:
+    """A listing entry of one unit: its record and size, or an ``error`` for a ``spec.json`` that is not one."""
+    if meta is None:
+        return {"kind": kind, "key": key, "bytes": size, "error": "spec.json is not a unit record"}
+    return {**meta, "bytes": size}
+
+
+def _aside_name(folder: Path, kind: str, key: str) -> Path:
+    return folder / f"{kind}-{key}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def _warn_corrupt(kind: str, key: str, where: Any, problems: list[str], aside: Any) -> None:
+    fate = f"moved to {aside}, computing it again" if aside else "downloading it again"
+    warnings.warn(StoreWarning(f"{kind} unit {key} at {where} is corrupt ({'; '.join(problems)}): {fate}"),
+                  stacklevel=3)
 
 
 def _filesystem(location: str) -> tuple[AbstractFileSystem, str]:
@@ -359,6 +628,37 @@ def _filesystem(location: str) -> tuple[AbstractFileSystem, str]:
         ) from error
 
 
+def _make_dirs(path: Path, what: str) -> None:
+    """``mkdir -p`` with an error that names the path and the fix instead of a traceback."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (PermissionError, FileExistsError, NotADirectoryError) as error:
+        raise StoreLocationError(f"cannot create {what} ({error.strerror}): choose a folder you can write, e.g. "
+                                 "-p store=PATH") from None
+
+
+def umask() -> int:
+    """This process's umask, read without changing it where Linux shows it (``/proc``), else set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temp_dir(parent: Path, key: str) -> Path:
+    """A fresh scratch folder for ``key``, with the mode an ordinary ``mkdir`` gives (``mkdtemp`` makes it 0700, and
+    it becomes the unit's folder: a shared store must stay readable by the group if the umask says so)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=parent))
+    tmp.chmod(0o777 & ~umask())
+    return tmp
+
+
 def _move_into_place(tmp: Path, final: Path) -> None:
     """Rename a complete unit directory into place; if another process put the same unit there first, keep it."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -372,12 +672,14 @@ def _move_into_place(tmp: Path, final: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so readers see the old or the new content, never a half-written one."""
+    """Write a file so readers see the old or the new content, never a half-written one (with the mode an ordinary
+    ``open`` gives: ``mkstemp`` makes it 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

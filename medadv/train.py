@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -118,6 +119,30 @@ def predict(
 
 
 
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "rng", "history_keys", "history", "best_auc", "stale")
+
+
+def read_checkpoint(path: Path, description: str = "training") -> dict[str, Any] | None:
+    """The resume state at ``path``, or None when there is none or it cannot be used: a damaged checkpoint (a full
+    disk, a kill mid-copy) is discarded with a warning naming it, and the training starts afresh instead of failing
+    on every run."""
+    if not path.exists():
+        return None
+    try:
+        # to CPU first: the generator states must stay CPU tensors; the loads after this copy the rest to the device
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        missing = [k for k in CHECKPOINT_KEYS if k not in state]
+        if missing:
+            raise ValueError(f"it lacks {', '.join(missing)}")
+    except Exception as error:  # noqa: BLE001 - any unreadable file: torch, pickle, zip and EOF errors differ
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        warnings.warn(f"{description}: discarding the unreadable resume checkpoint {path} ({reason[:200]}); "
+                      "training from the start", stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
 def _rng_state(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:
     return {name: g.get_state() for name, g in generators.items()}
 
@@ -163,9 +188,8 @@ def train(
     best_auc, best_state, start_epoch, stale = -math.inf, None, 0, 0
     last_saved = time.monotonic()
 
-    if checkpoint is not None and checkpoint.exists():
-        # to CPU first: the generator states must stay CPU tensors; the loads below copy the rest to the device
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = read_checkpoint(checkpoint, description) if checkpoint is not None else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

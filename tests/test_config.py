@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from medadv.config import ConfigError, StudyConfig, parse_eps, profile_parameters
+from medadv.config import ConfigError, StudyConfig, check_device_available, parse_eps, profile_parameters
 
 
 def test_eps_scales_and_fractions():
@@ -33,6 +33,15 @@ def test_lists_become_tuples():
         ({"dataset": "imagenet"}, "dataset: 'imagenet' is not allowed"),
         ({"progress": "yes"}, "progress: expected bool"),
         ({"image_size": 8}, "too small"),
+        # #20 item 4: these stored untrained models or trained and attacked with nonsense, and printed a verdict
+        ({"epochs_imagenet": 0}, "epochs_imagenet must be a positive integer .*trained at least one epoch.*got 0"),
+        ({"epochs_random": -1}, "epochs_random must be a positive integer"),
+        ({"pgd_alpha": -0.01}, "pgd_alpha must be a positive number, got -0.01"),
+        ({"lr_imagenet": 0}, "lr_imagenet must be a positive number"),
+        ({"lr_random": -1e-3}, "lr_random must be a positive number"),
+        ({"weight_decay": -1e-4}, "weight_decay must be 0 or more"),
+        ({"patience": 0}, "patience must be a positive integer"),
+        ({"patience": -2}, "patience must be a positive integer"),
     ],
 )
 def test_bad_values_name_the_key(values, message):
@@ -52,3 +61,17 @@ def test_profiles_load_and_validate():
         StudyConfig.from_mapping(values)
     with pytest.raises(ConfigError, match="unknown profile 'nope'.*available profiles: default, paper, quick"):
         profile_parameters("nope")
+
+
+def test_a_device_this_machine_lacks_is_refused(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="device 'cuda': no CUDA GPU is visible here.*device=auto or device=cpu"):
+        check_device_available("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match="has 1 GPU"):
+        check_device_available("cuda:3")
+    check_device_available("cuda:0")
+    check_device_available("cpu")

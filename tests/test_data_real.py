@@ -234,6 +234,32 @@ def test_nih_bad_input(tmp_path: Path) -> None:
         chestxray.load(tmp_path, image_size=8)
 
 
+def test_nih_list_naming_an_unknown_image_is_refused(tmp_path: Path) -> None:
+    """Names in the official lists that the CSV lacks were dropped without a word (#20 item 6)."""
+    write_nih(tmp_path)
+    for name in ("test_list.txt", "train_val_list.txt"):
+        original = (tmp_path / name).read_text()
+        (tmp_path / name).write_text(original + "99999999_000.png\n")
+        with pytest.raises(DataError, match=f"1 images named in .*{name} are not in the data set's CSV.*99999999_000"):
+            chestxray.load(tmp_path, image_size=8)
+        with pytest.raises(DataError, match="99999999_000"):
+            chestxray.verify(tmp_path)
+        (tmp_path / name).write_text(original)
+
+
+@pytest.mark.parametrize("content", ["", "Image Index,Finding Labels,Patient ID\n"], ids=["empty", "header only"])
+def test_empty_csv_is_a_data_error(tmp_path: Path, content: str) -> None:
+    """An empty chest X-ray CSV gave pandas' EmptyDataError traceback (#20 item 5); fundus CSVs share the reader."""
+    write_nih(tmp_path / "chestxray")
+    (tmp_path / "chestxray" / "Data_Entry_2017.csv").write_text(content)
+    with pytest.raises(DataError, match="Data_Entry_2017.csv.*download it again"):
+        chestxray.verify(tmp_path / "chestxray")
+    write_eyepacs(tmp_path / "fundus", patients=2)
+    (tmp_path / "fundus" / "trainLabels.csv").write_text(content and "image,level\n")
+    with pytest.raises(DataError, match="trainLabels.csv.*download it again"):
+        fundus.verify(tmp_path / "fundus")
+
+
 def test_chexpert_uncertain_and_patients(tmp_path: Path) -> None:
     write_chexpert(tmp_path)
     data = chestxray.load(tmp_path, image_size=12)
@@ -401,12 +427,12 @@ def test_verify_prints_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_verify_checksums_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_medmnist(tmp_path / "medmnist", "pneumoniamnist", 28)
-    assert run_cli(["data", "verify", "medmnist", "--checksums", "--data-root", str(tmp_path)]) == 1
+    assert run_cli(["data", "verify", "medmnist", "--checksums", "--data-root", str(tmp_path)]) == 2
     assert "md5" in capsys.readouterr().err  # our fixture is not the official file
     monkeypatch.setitem(medmnist.MD5, ("pneumoniamnist", 28), hashlib.md5(path.read_bytes()).hexdigest())
     assert run_cli(["data", "verify", "medmnist", "--checksums", "--data-root", str(tmp_path)]) == 0
     assert "official checksums match" in capsys.readouterr().out
-    assert run_cli(["data", "verify", "pcam", "--data-root", str(tmp_path)]) == 1
+    assert run_cli(["data", "verify", "pcam", "--data-root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "pcam is not in" in err and "medadv data prepare pcam" in err
 
@@ -461,5 +487,5 @@ def test_prepare_pcam_gunzips_and_checks(tmp_path: Path, capsys: pytest.CaptureF
     assert "pcam at" in capsys.readouterr().out
     handler.files["camelyonpatch_level_2_split_test_y.h5.gz"] = b"corrupted"  # a bad download is refused
     (folder / "camelyonpatch_level_2_split_test_y.h5").unlink()
-    assert run_cli(["data", "prepare", "pcam", "--data-root", str(tmp_path / "data")]) == 1
+    assert run_cli(["data", "prepare", "pcam", "--data-root", str(tmp_path / "data")]) == 2
     assert "wrong md5" in capsys.readouterr().err and not (folder / "camelyonpatch_level_2_split_test_y.h5").exists()

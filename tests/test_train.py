@@ -71,6 +71,19 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     assert torch.equal(_weights(resumed), _weights(full))
 
 
+@pytest.mark.parametrize("garbage", [b"not a checkpoint", b"PK\x03\x04" + bytes(100)], ids=["text", "broken zip"])
+def test_garbage_checkpoint_is_discarded_and_training_starts_afresh(tmp_path, garbage):
+    """A damaged partial/<key>/last.pt failed every run with torch's message (suggesting weights_only=False)."""
+    fresh, history_fresh = _fit(seed=4, epochs=1)
+    checkpoint = tmp_path / "partial" / "key" / "last.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(garbage)
+    with pytest.warns(UserWarning, match=f"discarding the unreadable resume checkpoint {checkpoint}.*from the start"):
+        model, history = _fit(seed=4, epochs=1, checkpoint=checkpoint, execution=EVERY_EPOCH)
+    assert history == history_fresh and torch.equal(_weights(model), _weights(fresh))
+    assert torch.load(checkpoint, weights_only=True)["history"].shape[0] == 1  # a good one replaced it
+
+
 def test_compiled_training_follows_eager_and_keeps_plain_weights(tmp_path):
     """torch.compile (inductor; on CPU here, the same code path as on a GPU) trains the same model up to float
     reordering, and the checkpoint and the model hold the plain module's weights (no ``_orig_mod.`` prefix)."""

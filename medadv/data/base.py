@@ -6,10 +6,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 
 class DataError(ValueError):
     """A data set is missing, malformed or inconsistent; the message names the file and the fix."""
+
+
+def read_csv(path: Path, **options: Any) -> pd.DataFrame:
+    """A data set's CSV, or a DataError naming it: unreadable, not CSV, empty, or without a row."""
+    try:
+        table = pd.read_csv(path, **options)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"cannot read {path} ({err}); download it again") from err
+    if table.empty:
+        raise DataError(f"{path} lists no images; download it again")
+    return table
 
 
 class LazySubset:
@@ -123,7 +135,7 @@ def pick_variant(root: Path, variant: str, found: dict[str, Path], variants: tup
     if variant == "auto":
         variant = next(v for v in variants if v in found)
     if variant not in variants:
-        raise ValueError(f"variant must be one of {variants} or 'auto', not {variant!r}")
+        raise DataError(f"variant must be one of {variants} or 'auto', not {variant!r}")
     if variant not in found:
         raise DataError(f"variant {variant!r} requested but not found in {root} (found {sorted(found)})")
     return variant

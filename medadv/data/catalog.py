@@ -149,7 +149,7 @@ def prepare(name: str, *, root: str | os.PathLike[str] | None = None, subsets: l
         for subset in subsets or list(medmnist.DOMAIN):
             medmnist._check_subset(subset)
             if size not in medmnist.SIZES:
-                raise ValueError(f"size must be one of {medmnist.SIZES}, not {size}")
+                raise DataError(f"size must be one of {medmnist.SIZES}, not {size}")
             file = medmnist.file_name(subset, size)
             print(f"{file}: downloading into {folder}", file=out)
             download(medmnist.url(subset, size), folder / file, md5=medmnist.MD5[(subset, size)],
@@ -218,7 +218,11 @@ def _option(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"options are KEY=VALUE, not {text!r}")
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"-o {text!r}: the value is not valid YAML (quote a string: "
+                                         f"-o '{key.strip()}=\"...\"')") from None
 
 
 def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -249,7 +253,8 @@ def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_data_command(args: argparse.Namespace) -> int:
-    """Run ``medadv data ...``; returns the exit status (1 with a message on stderr for data problems)."""
+    """Run ``medadv data ...``; returns the exit status (2 with a one-line message on stderr for data problems and
+    bad options: the user's to fix, as every user error of the CLI)."""
     try:
         if args.data_command == "list":
             return list_datasets(args.data_root)
@@ -260,6 +265,8 @@ def run_data_command(args: argparse.Namespace) -> int:
             verify(args.name, root=args.data_root, checksums=args.checksums, **dict(args.option))
             return 0
     except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        from medadv.cli import error_line
+
+        print(f"medadv data: error: {error_line(err)}", file=sys.stderr)
+        return 2
     raise ValueError(f"unknown data command {args.data_command!r}")

@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 from PIL import Image
 
-from medadv.data.base import DataError, DomainData, ImageSet, pick_variant
+from medadv.data.base import DataError, DomainData, ImageSet, pick_variant, read_csv
 from medadv.data.decode import cache_stem, decode_images, open_image
 from medadv.data.fundus import patient_split
 
@@ -72,10 +72,7 @@ def find_variants(root: Path) -> dict[str, Path]:
 
 
 def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot read {path} ({err}); download it again") from err
+    table = read_csv(path)
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise DataError(f"{path} lacks column(s) {missing} (it has {list(table.columns)[:12]}); use the official file")
@@ -157,11 +154,11 @@ def _options(variant: str = "auto", finding: str | None = None, split_file: str 
              skip_undecodable: bool = False, cache: bool = True, cache_dir: str | None = None, workers: int = 1,
              **unknown: Any) -> dict[str, Any]:
     if unknown:
-        raise ValueError(f"unknown chestxray option(s) {sorted(unknown)}; chestxray takes: variant, finding, "
+        raise DataError(f"unknown chestxray option(s) {sorted(unknown)}; chestxray takes: variant, finding, "
                          "split_file, test_fraction, seed, uncertain, only_present, skip_undecodable, cache, "
                          "cache_dir, workers")
     if uncertain not in (0, 1):
-        raise ValueError(f"uncertain must be 0 or 1 (how CheXpert's uncertain labels count), not {uncertain}")
+        raise DataError(f"uncertain must be 0 or 1 (how CheXpert's uncertain labels count), not {uncertain}")
     return dict(variant=variant, finding=finding, split_file=split_file, test_fraction=test_fraction, seed=seed,
                 uncertain=float(uncertain), only_present=only_present, skip_undecodable=skip_undecodable,
                 cache=cache, cache_dir=cache_dir, workers=workers)
@@ -179,12 +176,23 @@ def read_split_file(path: Path) -> dict[str, list[str]]:
     return {k: [str(v) for v in data[k]] for k in ("trainIDs", "valIDs", "testIDs")}
 
 
+def _list_file(path: Path, table: pd.DataFrame) -> set[str]:
+    """The image names of an official list file, every one of them in the data set's CSV (a name that is not would
+    silently shrink the split)."""
+    names = set(path.read_text().split())
+    unknown = sorted(names - set(table["name"]))
+    if unknown:
+        raise DataError(f"{len(unknown)} images named in {path} are not in the data set's CSV (e.g. {unknown[:5]}); "
+                        "use the list files that came with this CSV")
+    return names
+
+
 def _split(table: pd.DataFrame, folder: Path, variant: str, opts: dict[str, Any],
            official_test: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """(pool rows, test rows, meta) for one data set."""
     if opts["split_file"]:
         if variant != "nih":
-            raise ValueError("split_file names NIH ChestX-ray14 images; it does not apply to CheXpert")
+            raise DataError("split_file names NIH ChestX-ray14 images; it does not apply to CheXpert")
         ids = read_split_file(Path(opts["split_file"]))
         by_stem = pd.Series(np.arange(len(table)), index=table["stem"].to_numpy())
         unknown = [s for k in ids for s in ids[k] if s not in by_stem.index]
@@ -198,7 +206,7 @@ def _split(table: pd.DataFrame, folder: Path, variant: str, opts: dict[str, Any]
         return table, official_test, {"split": "official (valid.csv is the test set)"}
     lists = folder / "train_val_list.txt", folder / "test_list.txt"
     if all(f.is_file() for f in lists):
-        train_names, test_names = ({n.strip() for n in f.read_text().split()} for f in lists)
+        train_names, test_names = (_list_file(f, table) for f in lists)
         return (table[table["name"].isin(train_names)], table[table["name"].isin(test_names)],
                 {"split": "official train_val_list.txt / test_list.txt"})
     in_test = patient_split(table["patient"].to_numpy(), opts["test_fraction"], opts["seed"])
@@ -216,7 +224,7 @@ def _outputs(variant: str, finding: str | None) -> tuple[tuple[str, ...], int | 
     if wanted not in keys and ALIASES.get(wanted) in keys:
         wanted = ALIASES[wanted]
     if wanted not in keys:
-        raise ValueError(f"finding {finding!r} is not one of the {variant} outputs {list(names)}")
+        raise DataError(f"finding {finding!r} is not one of the {variant} outputs {list(names)}")
     column = keys.index(wanted)
     return (f"no {names[column]}", names[column]), column
 

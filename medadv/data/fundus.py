@@ -27,7 +27,7 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
-from medadv.data.base import DataError, DomainData, ImageSet, pick_variant
+from medadv.data.base import DataError, DomainData, ImageSet, pick_variant, read_csv
 from medadv.data.decode import Undecodable, cache_stem, decode_images, open_image
 
 VARIANTS = ("eyepacs", "aptos")
@@ -52,10 +52,7 @@ def find_variants(root: Path) -> dict[str, Path]:
 
 
 def _read_csv(path: Path, columns: tuple[str, str]) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, dtype={columns[0]: str})
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot read {path} ({err}); download it again") from err
+    table = read_csv(path, dtype={columns[0]: str})
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise DataError(f"{path} lacks column(s) {missing} (it has {list(table.columns)}); use the official file")
@@ -102,7 +99,7 @@ def scan(folder: Path, variant: str) -> tuple[pd.DataFrame, pd.DataFrame | None]
         csv = folder / "train.csv"
         train = _find_images(_read_csv(csv, ("id_code", "diagnosis")), folder / "train_images", (".png",), csv)
         return train.assign(patient="aptos_" + train["name"]), None
-    raise ValueError(f"variant must be one of {VARIANTS} or 'auto', not {variant!r}")
+    raise DataError(f"variant must be one of {VARIANTS} or 'auto', not {variant!r}")
 
 
 def fov_crop(rgb: np.ndarray, size: int, threshold: int = 5) -> np.ndarray:
@@ -160,7 +157,7 @@ def _image_set(table: pd.DataFrame, size: int, referable_grade: int, options: di
 def patient_split(patients: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Bool mask of the rows whose patient falls in a random ``fraction`` of the patients (the test set)."""
     if not 0 < fraction < 1:
-        raise ValueError(f"test_fraction must be between 0 and 1, not {fraction}")
+        raise DataError(f"test_fraction must be between 0 and 1, not {fraction}")
     unique = np.unique(patients)
     rng = np.random.default_rng(seed)
     chosen = rng.permutation(unique)[: max(1, int(round(fraction * len(unique))))]
@@ -171,10 +168,10 @@ def _options(variant: str = "auto", referable_grade: int = 2, test_fraction: flo
              crop: bool = True, skip_undecodable: bool = False, cache: bool = True, cache_dir: str | None = None,
              workers: int = 1, **unknown: Any) -> dict[str, Any]:
     if unknown:
-        raise ValueError(f"unknown fundus option(s) {sorted(unknown)}; fundus takes: variant, referable_grade, "
+        raise DataError(f"unknown fundus option(s) {sorted(unknown)}; fundus takes: variant, referable_grade, "
                          "test_fraction, seed, crop, skip_undecodable, cache, cache_dir, workers")
     if not 1 <= referable_grade <= 4:
-        raise ValueError(f"referable_grade must be 1-4, not {referable_grade}")
+        raise DataError(f"referable_grade must be 1-4, not {referable_grade}")
     return dict(variant=variant, referable_grade=referable_grade, test_fraction=test_fraction, seed=seed, crop=crop,
                 skip_undecodable=skip_undecodable, cache=cache, cache_dir=cache_dir, workers=workers)
 

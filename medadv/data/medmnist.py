@@ -63,7 +63,7 @@ def url(subset: str, size: int) -> str:
 
 def _check_subset(subset: str) -> None:
     if subset not in DOMAIN:
-        raise ValueError(f"subset must be one of {sorted(DOMAIN)}, not {subset!r}")
+        raise DataError(f"subset must be one of {sorted(DOMAIN)}, not {subset!r}")
 
 
 def pick_file(root: Path, subset: str, image_size: int, size: int | None) -> tuple[Path, int]:
@@ -71,7 +71,7 @@ def pick_file(root: Path, subset: str, image_size: int, size: int | None) -> tup
     _check_subset(subset)
     if size is not None:
         if size not in SIZES:
-            raise ValueError(f"size must be one of {SIZES}, not {size}")
+            raise DataError(f"size must be one of {SIZES}, not {size}")
         path = Path(root) / file_name(subset, size)
         if not path.is_file():
             raise DataError(f"{path} is missing; run `medadv data prepare medmnist --subset {subset} --size {size}` "
@@ -143,7 +143,7 @@ def load(root: Path, *, image_size: int, subset: str = "pneumoniamnist", size: i
          referable_grade: int = 2, **options: Any) -> DomainData:
     """One MedMNIST+ set as a domain. ``size``: 28/64/128/224 (default: the smallest present ≥ image_size)."""
     if options:
-        raise ValueError(f"unknown medmnist option(s) {sorted(options)}; medmnist takes: subset, size, "
+        raise DataError(f"unknown medmnist option(s) {sorted(options)}; medmnist takes: subset, size, "
                          "referable_grade")
     path, chosen = pick_file(Path(root), subset, image_size, size)
     _check_structure(path, subset)
@@ -174,7 +174,7 @@ def verify(root: Path, *, checksums: bool = False, subset: str | None = None, si
     """Check every present file (or the one chosen by ``subset``/``size``): arrays, shapes, dtypes, label values,
     and with ``checksums`` the official md5s. One report per file and split."""
     if options:
-        raise ValueError(f"unknown medmnist option(s) {sorted(options)}")
+        raise DataError(f"unknown medmnist option(s) {sorted(options)}")
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"MedMNIST folder {root} does not exist; run `medadv data prepare medmnist`")

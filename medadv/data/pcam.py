@@ -20,9 +20,8 @@ from typing import Any, Sequence
 
 import h5py
 import numpy as np
-import pandas as pd
 
-from medadv.data.base import DataError, DomainData, ImageSet
+from medadv.data.base import DataError, DomainData, ImageSet, read_csv
 
 SPLITS = ("train", "valid", "test")
 LABEL_NAMES = ("normal", "metastasis")
@@ -183,7 +182,7 @@ def _patients(root: Path, split: str, n: int, unit: str) -> np.ndarray:
     meta = root / file_name(split, "meta")
     if unit == "patch" or not meta.is_file():
         return np.array([f"{split}_{i:06d}" for i in range(n)])
-    table = pd.read_csv(meta)
+    table = read_csv(meta)
     if "wsi" not in table.columns:
         raise DataError(f"{meta} has no 'wsi' column (columns: {list(table.columns)}); download the official meta "
                         "CSV again, or remove it (each patch is then its own patient)")
@@ -214,9 +213,9 @@ def load(root: Path, *, image_size: int, patients: str = "wsi", **options: Any) 
     ``patients``: "wsi" (slide from the meta CSVs when present) or "patch" (every patch its own patient).
     """
     if options:
-        raise ValueError(f"unknown pcam option(s) {sorted(options)}; pcam takes: patients")
+        raise DataError(f"unknown pcam option(s) {sorted(options)}; pcam takes: patients")
     if patients not in ("wsi", "patch"):
-        raise ValueError(f"patients must be 'wsi' or 'patch', not {patients!r}")
+        raise DataError(f"patients must be 'wsi' or 'patch', not {patients!r}")
     root = Path(root)
     _check_root(root)
     train, valid, test = (read_split(root, s, patients) for s in SPLITS)
@@ -239,7 +238,7 @@ def load(root: Path, *, image_size: int, patients: str = "wsi", **options: Any) 
 def verify(root: Path, *, checksums: bool = False, **options: Any) -> list[dict[str, Any]]:
     """Check structure, shapes, dtypes and labels (images are not read); returns one report per official split."""
     if options:
-        raise ValueError(f"unknown pcam option(s) {sorted(options)}")
+        raise DataError(f"unknown pcam option(s) {sorted(options)}")
     root = Path(root)
     _check_root(root)
     if checksums:
