@@ -64,6 +64,7 @@ class StudyConfig:
     lr_random: float = 3e-3
     weight_decay: float = 1e-4
     patience: int = 3
+    epoch_images: int | None = None  # images per epoch at least: smaller sets repeat theirs (as many steps as d1)
     copies: int = 2  # independently trained copies per configuration (copy 2 is the "same everything" surrogate)
     # the shared-initialisation control: random-init surrogates of the target's architecture start from the target's
     # own initial weights (batch order and augmentation stay their own); off, every model starts from its own
@@ -107,6 +108,8 @@ class StudyConfig:
         for attack in self.attacks:
             _check_choice("attacks", attack, ATTACKS)
         _check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
+        if self.epoch_images is not None and self.epoch_images < 1:
+            raise ConfigError(f"epoch_images must be a positive integer or null (one pass per epoch), got {self.epoch_images}")
         for name in ("image_size", "n_dev", "n_test", "batch_size", "n_boot", "pgd_steps", "copies", "patience"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -183,6 +186,8 @@ def _check_type(key: str, value: Any, type_name: str) -> None:
         ok = isinstance(value, str)
     elif type_name == "str | None":
         ok = value is None or isinstance(value, str)
+    elif type_name == "int | None":
+        ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
     elif type_name.startswith("tuple"):
         ok = isinstance(value, (list, tuple, str))
     elif type_name.startswith("dict"):

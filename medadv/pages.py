@@ -518,6 +518,17 @@ def timings_table(path: Path) -> pd.DataFrame:
     return pd.DataFrame([{c: e.get(c) for c in columns} for e in entries], columns=columns)
 
 
+def sweeps_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The measured sweeps that sized the default profile (``book/sweeps.yaml``): one row per run, and the file's
+    header fields (hardware, date); empty if the file is absent."""
+    import yaml
+
+    found = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    runs = found.pop("runs", None) or []
+    columns = ["run", "domain", "auc", "random_transfer", "imagenet_transfer", "gradient_cosine"]
+    return pd.DataFrame([{c: r.get(c, "") for c in columns} for r in runs], columns=columns), found
+
+
 def unit_counts(profile: str, pages: Sequence[str] = tuple(PAGE_CONDITIONS)) -> pd.DataFrame:
     """Units per stage (train, craft, evaluate) the ``profile`` needs, per page and for the whole book (shared units
     counted once). Planning builds unit specs only: no data, no models; the store is pointed at a scratch folder."""

@@ -358,7 +358,7 @@ class Study:
             epochs=c.epochs_imagenet if pretrained else c.epochs_random, batch_size=c.batch_size,
             lr=c.lr_imagenet if pretrained else c.lr_random, weight_decay=c.weight_decay, patience=c.patience,
             augment=AUGMENT_BY_DOMAIN.get(model.domain, "flips"), seed=model_seed(c.seed, model),
-            init_seed=model_seed(c.seed, model.init_of) if model.init_of else None,
+            init_seed=model_seed(c.seed, model.init_of) if model.init_of else None, epoch_images=c.epoch_images,
         )
         return TrainUnit(model, self.data_spec(model.domain), settings, c.weights_files.get(model.arch) if pretrained
                          else None, c.device, c.data_root, c.progress, Execution(amp=c.amp, compile=c.compile))

@@ -35,6 +35,9 @@ class TrainSettings:
     augment: str = "flips"  # "flips" (pathology, fundus: flips and 90° rotations), "mild" (chest: small shifts), "none"
     seed: int = 0  # batch order and augmentation (and the model's initial weights, see ``medadv.study.model_seed``)
     init_seed: int | None = None  # the initial weights' seed where it is not ``seed`` (a shared-initialisation control)
+    # images per epoch at least: a smaller training set repeats its images (a fresh permutation each pass), so a model
+    # on a tenth of the data gets as many optimizer steps as one on all of it; None: one pass over the set
+    epoch_images: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,19 @@ AUGMENT_BY_DOMAIN = {"pathology": "flips", "ophthalmology": "flips", "radiology"
 
 
 def to_device_batch(images: Any, index: np.ndarray, device: torch.device, image_size: int) -> torch.Tensor:
-    """Rows ``index`` of uint8 N×H×W×C images (numpy or a lazy reader) → float NCHW in [0, 1] on ``device``."""
-    return images_to_tensor(images[np.sort(index)], device, image_size)
+    """Rows ``index`` (sorted; repeats allowed) of uint8 N×H×W×C images (numpy or a lazy reader, which wants unique
+    increasing rows) → float NCHW in [0, 1] on ``device``."""
+    rows, inverse = np.unique(index, return_inverse=True)
+    x = images_to_tensor(images[rows], device, image_size)
+    return x if len(rows) == len(index) else x[torch.from_numpy(inverse).to(x.device)]
+
+
+def epoch_order(n: int, epoch_images: int | None, generator: torch.Generator) -> np.ndarray:
+    """The training images of one epoch, in order: a permutation of the set, repeated (each pass a fresh one) until
+    ``epoch_images`` images are reached."""
+    length = max(n, epoch_images or 0)
+    passes = [torch.randperm(n, generator=generator) for _ in range(math.ceil(length / n))]
+    return torch.cat(passes)[:length].numpy()
 
 
 def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
@@ -179,7 +193,8 @@ def train(
         "augment": torch.Generator().manual_seed(settings.seed + 1),
     }
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    steps_per_epoch = math.ceil(len(train_set) / settings.batch_size)
+    epoch_len = max(len(train_set), settings.epoch_images or 0)
+    steps_per_epoch = math.ceil(epoch_len / settings.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, settings.epochs * steps_per_epoch))
     scaler = grad_scaler(device, dtype)
     criterion = loss_function(train_set, device)
@@ -203,7 +218,7 @@ def train(
         if stale >= settings.patience:
             break
         model.train()
-        order = torch.randperm(len(train_set), generator=generators["order"]).numpy()
+        order = epoch_order(len(train_set), settings.epoch_images, generators["order"])
         total = torch.zeros((), device=device)
         bar = tqdm(range(steps_per_epoch), desc=f"{description} epoch {epoch + 1}/{settings.epochs}",
                    disable=not progress, leave=False)
@@ -221,14 +236,14 @@ def train(
             scheduler.step()
             total += loss.detach() * len(index)
             if progress and step % 25 == 24:  # the running loss; reading it waits for the GPU, so not every step
-                bar.set_postfix(loss=f"{float(total) / min(len(train_set), (step + 1) * settings.batch_size):.4f}")
+                bar.set_postfix(loss=f"{float(total) / min(epoch_len, (step + 1) * settings.batch_size):.4f}")
         val_scores = predict(model, val_set.images, batch_size=max(settings.batch_size, 128), device=device,
                              image_size=image_size, amp=execution.amp)
         try:
             val_auc = auc(val_set.labels, val_scores)
         except ValueError:  # a tiny validation set (e.g. d1/10 of a small pool) may hold one class only
             val_auc = float("nan")
-        history.append({"epoch": epoch + 1, "loss": float(total) / len(train_set), "val_auc": val_auc})
+        history.append({"epoch": epoch + 1, "loss": float(total) / epoch_len, "val_auc": val_auc})
         if progress:
             tqdm.write(f"{description} epoch {epoch + 1}: loss {history[-1]['loss']:.4f}  val AUC {val_auc:.4f}")
         if val_auc > best_auc or math.isnan(val_auc):  # without a validation AUC, keep the latest weights

@@ -150,3 +150,16 @@ def test_bench_train_prints_a_ratio(capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert "float32, channels_last=False, compile=False" in out[0]
     assert out[-1].startswith("train_vs_plain=") and float(out[-1].split("=")[1]) > 0
+
+
+def test_a_small_set_repeats_its_images_to_fill_an_epoch():
+    from medadv.train import epoch_order, to_device_batch
+
+    g = torch.Generator().manual_seed(0)
+    order = epoch_order(10, 25, g)
+    assert len(order) == 25 and sorted(order[:10]) == list(range(10)) and sorted(order[10:20]) == list(range(10))
+    assert len(epoch_order(40, 25, g)) == 40 and len(epoch_order(40, None, g)) == 40  # a set larger: one pass
+    images = np.arange(5 * 4 * 4 * 1, dtype=np.uint8).reshape(5, 4, 4, 1)
+    batch = to_device_batch(images, np.array([1, 1, 3]), torch.device("cpu"), 4)  # a repeat at a pass boundary
+    assert batch.shape == (3, 1, 4, 4) and torch.equal(batch[0], batch[1])
+    assert torch.equal(batch[2], torch.from_numpy(images[3]).permute(2, 0, 1).float() / 255)
