@@ -327,3 +327,17 @@ def test_paper_table_t4_rows_follow_the_data_sets_and_t2_is_auc_by_attack_and_ep
     assert t2.loc[("pathology", "shuffled control"), ("FGSM", 0.01)] == pytest.approx(round(0.6 + 0.05 + 0.2 + 0.3 + 0.01, 2))
     with pytest.raises(ValueError, match="unknown table"):
         paper.paper_table(_fake_results("t2"), "t9")
+
+
+def test_methods_tables_say_why_the_build_departs_and_which_training_settings_are_ours():
+    cfg = StudyConfig(archs=("a1", "a2"), eps=0.02, pgd_steps=3, lr_imagenet=0.0005, epochs_random=8)
+    differences = pages.paper_setting_differences(cfg).set_index("setting")
+    differing = differences[differences.differs]
+    assert differing.why.str.len().gt(0).all() and (differences[~differences.differs].why == "").all()
+    assert differences.loc["PGD steps", "why"].startswith("our choice") and not differences.loc["initialisations", "differs"]
+    assert differences.loc["eps on [-1, 1] (ours × 2)", "why"].startswith("our choice: images smaller")
+    choices = pages.training_choices(cfg).set_index("setting")
+    assert choices.loc["learning rate, ImageNet init", "this build"] == "0.0005"
+    assert choices.loc["epochs, ImageNet / random init", "this build"] == "1 / 8"
+    assert choices.loc["augmentation", "this build"] == "pathology: flips"
+    assert choices.why.str.startswith("our choice: ").all() and (choices.paper == pages.NOT_IN_AUTHORS_CODE).all()
