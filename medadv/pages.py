@@ -569,10 +569,16 @@ def claims_table(study: Study) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def effect_text(value: float, low: float, high: float) -> str:
+    """'value [low, high]', 'value (no interval)' or 'n/a'."""
+    if not np.isfinite(value):
+        return "n/a"
+    return format_ci(value, low, high) if np.isfinite(low) and np.isfinite(high) else f"{value:.1f} (no interval)"
+
+
 def claims_shown(rows: pd.DataFrame) -> pd.DataFrame:
     """Claim rows as a page shows them: the difference with its CI in one column, no raw bounds."""
-    effect = [format_ci(v, lo, hi) if np.isfinite(v) else "n/a" for v, lo, hi in
-              zip(rows.difference, rows.ci_low, rows.ci_high)]
+    effect = [effect_text(v, lo, hi) for v, lo, hi in zip(rows.difference, rows.ci_low, rows.ci_high)]
     shown = rows.assign(**{"difference [95% CI]": effect})
     keep = [c for c in ["claim", "text", "part", "domain", "difference [95% CI]", "verdict", "note", "seed",
                         "seed_note", "page"] if c in shown]
@@ -586,7 +592,7 @@ def glue_claims(prefix: str, rows: pd.DataFrame) -> None:
 
     parts = []
     for row in rows.itertuples():
-        effect = format_ci(row.difference, row.ci_low, row.ci_high) if np.isfinite(row.difference) else "n/a"
+        effect = effect_text(row.difference, row.ci_low, row.ci_high)
         extra = [x for x in (row.note, f"seed: {row.seed} ({row.seed_note})" if row.seed != NOT_MEASURED else "") if x]
         parts.append(f"{row.domain}, {row.part}: {row.verdict} ({effect}{'; ' + '; '.join(extra) if extra else ''})")
     glue(f"{prefix}_summary", "; ".join(parts) or "not tested with these parameters", display=False)

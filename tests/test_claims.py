@@ -115,3 +115,8 @@ def test_the_summary_lists_every_claim(gains):
     assert shown.loc[shown.claim == "d", "difference [95% CI]"].iloc[0] == "4.0 [3.0, 5.0]"
     with pytest.raises(ValueError, match="unknown claim"):
         pages.claim("z")
+
+
+def test_effects_without_an_interval_say_so():
+    assert pages.effect_text(14.04, float("nan"), float("nan")) == "14.0 (no interval)"
+    assert pages.effect_text(-2.0, -3.0, -1.0) == "-2.0 [-3.0, -1.0]" and pages.effect_text(float("nan"), 0, 1) == "n/a"
