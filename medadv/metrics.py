@@ -8,7 +8,7 @@ The bootstrap is vectorised: a resample is a row of per-image counts (weights), 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.special import expit
@@ -284,13 +284,30 @@ def paired_bootstrap(stat_fn: Callable[..., float], y: ArrayLike, scores_a: Any,
     ``paired_bootstrap(perc_clean_auc, y, (clean, adv_pretrained), (clean, adv_random))``.
     Returns {value, ci_low, ci_high, excludes_zero, value_a, value_b, n_boot}.
     """
+    out = weighted_contrast(stat_fn, y, [scores_a, scores_b], [1.0, -1.0], groups=groups, n_boot=n_boot, seed=seed,
+                            stratify=stratify, level=level)
+    va, vb = out.pop("values")
+    return {**out, "value_a": va, "value_b": vb}
+
+
+def weighted_contrast(stat_fn: Callable[..., float], y: ArrayLike, score_sets: Sequence[Any],
+                      weights: Sequence[float], *, groups: ArrayLike | None = None, n_boot: int = 200, seed: int = 0,
+                      stratify: bool = True, level: float = 0.95) -> dict[str, Any]:
+    """sum_i weights[i] * stat(score_sets[i]) on the same images, with a CI from the same resamples for every set.
+
+    Why: a difference is weights (1, -1); an interaction, a difference of differences such as (d2 - d1 with different
+    architectures) - (d2 - d1 with the same), is (1, -1, -1, 1); pairing all sets on one resample keeps the test
+    images' shared noise out of the interval. Each of ``score_sets`` is one array or a tuple passed as
+    stat_fn(y, *scores). Returns {value, ci_low, ci_high, excludes_zero, values (one per set), n_boot}."""
+    if len(score_sets) != len(weights) or not len(weights):
+        raise ValueError(f"{len(score_sets)} score sets for {len(weights)} weights: give one weight per set")
     y = np.asarray(y)
-    a, b = _as_tuple(scores_a), _as_tuple(scores_b)
+    sets = [_as_tuple(s) for s in score_sets]
     w = resample_weights(y, groups, n_boot=n_boot, seed=seed, stratify=stratify)
-    lo, hi = _interval(_stat_over(stat_fn, w, y, a) - _stat_over(stat_fn, w, y, b), level)
-    va, vb = float(stat_fn(y, *a)), float(stat_fn(y, *b))
-    return {"value": va - vb, "ci_low": lo, "ci_high": hi, "excludes_zero": bool(lo > 0 or hi < 0),
-            "value_a": va, "value_b": vb, "n_boot": n_boot}
+    lo, hi = _interval(sum(k * _stat_over(stat_fn, w, y, s) for k, s in zip(weights, sets)), level)
+    values = [float(stat_fn(y, *s)) for s in sets]
+    return {"value": float(sum(k * v for k, v in zip(weights, values))), "ci_low": lo, "ci_high": hi,
+            "excludes_zero": bool(lo > 0 or hi < 0), "values": values, "n_boot": n_boot}
 
 
 def perc_clean_ci(y: ArrayLike, scores_clean: ArrayLike, scores_adv: ArrayLike, groups: ArrayLike | None = None,

