@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -29,7 +30,8 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
-from medadv.config import ConfigError, StudyConfig, check_archs, check_device_available, profile_parameters
+from medadv.config import (STUDY_WIDE_KEYS, ConfigError, StudyConfig, check_archs, check_device_available,
+                           merge_parameters, profile_parameters)
 from medadv.store import Store, atomic_write_bytes, is_url
 
 BOOK_ENV = "MEDADV_BOOK_ROOT"  # set by ``--root DIR``; kernels inherit it
@@ -129,6 +131,13 @@ def declared_parameters(source: Path) -> dict[str, Any]:
     return {}
 
 
+def page_parameter_names(source: Path) -> set[str]:
+    """The parameters a page takes: its parameters cell's, and the study-wide settings (``STUDY_WIDE_KEYS``: the data
+    and how models train), which every page that builds a study runs with alike."""
+    declared = set(declared_parameters(source))
+    return declared | set(STUDY_WIDE_KEYS) if declared & StudyConfig.keys() else declared
+
+
 def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
     """``key=value`` strings, values parsed as YAML (``eps=0.02``, ``archs=[resnet18]``, ``eps=2/255``)."""
     out: dict[str, Any] = {}
@@ -169,17 +178,17 @@ def profile_store(profile: str) -> str:
 def _validated_parameters(source: Path, profile: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], StudyConfig]:
     root = book_root(source.parent)
     declared = declared_parameters(source)
+    names = page_parameter_names(source)
     profile_values = profile_parameters(profile, source.stem, params_dir=root / "params")
     unknown = sorted(set(profile_values) - StudyConfig.keys() - set(declared))
     if unknown:
         raise ConfigError(f"profile {profile!r} sets unknown parameter(s) {', '.join(unknown)}; "
                           f"allowed: {', '.join(sorted(StudyConfig.keys()))}")
-    not_declared = sorted(set(overrides) - set(declared))
+    not_declared = sorted(set(overrides) - names)
     if not_declared:
         raise ConfigError(f"{source.name} has no parameter {', '.join(not_declared)}; "
                           f"its parameters: {', '.join(declared)}")
-    params = {k: v for k, v in profile_values.items() if k in declared}
-    params.update(overrides)
+    params = merge_parameters({k: v for k, v in profile_values.items() if k in names}, overrides)
     if isinstance(params.get("store"), str):  # pages execute in book/: anchor relative stores to the book root
         params["store"] = resolve_store(params["store"], root)
     merged = {**declared, **params}
@@ -223,6 +232,7 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
     import papermill
 
     params, cfg = _validated_parameters(source, profile, overrides or {})
+    logging.getLogger("papermill").addFilter(_study_wide_is_known)
     output = output or executed_path(source)
     page_stamp = stamp(source, params, profile)
     if not force and output.is_file() and (results_dir() / f"{source.stem}.csv").is_file():
@@ -278,6 +288,11 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
     return RunResult(source.stem, output, False, time.perf_counter() - start, started)
 
 
+def _study_wide_is_known(record: logging.LogRecord) -> bool:
+    """papermill warns of every parameter a page's cell does not name; the study-wide ones are meant to be so."""
+    return not any(record.getMessage() == f"Passed unknown parameter: {key}" for key in STUDY_WIDE_KEYS)
+
+
 def _preflight(params: dict[str, Any], cfg: StudyConfig) -> None:
     """What a page needs from this machine, checked before its kernel starts: the device it names, and a store
     location that can be opened (an fsspec driver installed, a folder that can be created)."""
@@ -326,7 +341,7 @@ def run_pages(sources: Iterable[Path], *, profile: str, overrides: dict[str, Any
     page stops the pages not yet started; the running ones finish (their results stay valid) before the error.
     """
     overrides = overrides or {}
-    work = [(source, {k: v for k, v in overrides.items() if k in declared_parameters(source)}) for source in sources]
+    work = [(source, {k: v for k, v in overrides.items() if k in page_parameter_names(source)}) for source in sources]
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1 (got {jobs})")
     if jobs == 1 or len(work) <= 1:
@@ -461,8 +476,8 @@ def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any],
     for source in sources:
         if source.stem not in PAGE_CONDITIONS:
             continue
-        declared = declared_parameters(source)
-        cfg = page_config(source, profile, {k: v for k, v in overrides.items() if k in declared})
+        names = page_parameter_names(source)
+        cfg = page_config(source, profile, {k: v for k, v in overrides.items() if k in names})
         if here:
             check_device_available(cfg.device)
         study = Study(cfg)

@@ -40,22 +40,38 @@ def parse_eps(value: Any) -> float:
     return eps
 
 
+#: Settings that may differ between domains (``domain_settings: {radiology: {image_size: 224, ...}}``): the data set,
+#: where it lies, its loader's options (preprocessing), the split files, sizes and the batch size.
+DOMAIN_KEYS = ("dataset", "data_root", "data_options", "split_files", "image_size", "n_dev", "n_test", "val_fraction",
+               "batch_size")
+#: Settings that every page must run with alike (the data and how models are trained): the runner passes them to
+#: every page whether or not its parameters cell names them, so pages share one store's models.
+STUDY_WIDE_KEYS = ("data_root", "data_options", "split_files", "domain_settings", "val_fraction", "random_init",
+                   "lr_imagenet", "lr_random", "weight_decay", "patience", "weights_files", "amp", "compile")
+
+
 @dataclass(frozen=True)
 class StudyConfig:
-    """Every knob of the study. Defaults run in seconds on a CPU (the tests' size); profiles scale them up."""
+    """Every knob of the study. Defaults run in seconds on a CPU (the tests' size); profiles scale them up.
+
+    ``domain_settings`` gives a domain its own value of any ``DOMAIN_KEYS`` setting (one profile, three data sets);
+    ``for_domain`` is the configuration a domain runs with."""
 
     # data
     dataset: str = "synthetic"
     domains: tuple[str, ...] = ("pathology",)
-    data_root: str | None = None
-    data_options: dict[str, Any] = field(default_factory=dict)  # passed to the data set's loader, e.g. split_file
+    data_root: str | None = None  # the data set's folder; default $MEDADV_DATA/<data set>
+    data_options: dict[str, Any] = field(default_factory=dict)  # passed to the data set's loader, e.g. fov_threshold
+    split_files: dict[str, Any] = field(default_factory=dict)  # development set -> its lists (medadv.data.splits)
     image_size: int = 32
     n_dev: int = 200  # images in the development set d1 (train + validation); d2 has as many
     n_test: int = 100
     val_fraction: float = 0.2
+    domain_settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # domain -> its DOMAIN_KEYS values
     # models and training
     archs: tuple[str, ...] = ("tf_efficientnet_lite0", "tf_efficientnet_lite1")
     inits: tuple[str, ...] = ("imagenet", "random")
+    random_init: str = "timm"  # what "random" init draws: "he" (Kaiming normal, the paper) or timm's own default
     weights_files: dict[str, str] = field(default_factory=dict)  # arch -> local ImageNet checkpoint
     epochs_imagenet: int = 1
     epochs_random: int = 1
@@ -98,13 +114,16 @@ class StudyConfig:
     def _validate(self) -> None:
         from medadv.attacks import ATTACKS
         from medadv.data import DATASETS, domains_of
-        from medadv.models import INITS
+        from medadv.models import INITS, RANDOM_INITS
 
         _check_choice("dataset", self.dataset, DATASETS)
+        self._validate_domain_settings()
         for domain in self.domains:
-            _check_choice("domains", domain, domains_of(self.dataset))
+            _check_choice("domains", domain, domains_of(self.domain_settings.get(domain, {}).get("dataset", self.dataset)))
         for init in self.inits:
             _check_choice("inits", init, INITS)
+        _check_choice("random_init", self.random_init, RANDOM_INITS)
+        _check_split_files("split_files", self.split_files, self.dataset)
         for attack in self.attacks:
             _check_choice("attacks", attack, ATTACKS)
         _check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
@@ -128,6 +147,41 @@ class StudyConfig:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not self.archs:
             raise ConfigError("archs is empty: name at least one timm architecture")
+
+    def _validate_domain_settings(self) -> None:
+        """Each domain's settings: known domains and keys, values of the right type, and valid as a configuration."""
+        types = {f.name: f.type for f in fields(self)}
+        for domain, settings in self.domain_settings.items():
+            _check_choice("domain_settings", domain, ("ophthalmology", "radiology", "pathology"))
+            if not isinstance(settings, dict):
+                raise ConfigError(f"domain_settings.{domain} must be a mapping of settings, got {settings!r}")
+            for key, value in settings.items():
+                if key not in DOMAIN_KEYS:
+                    raise ConfigError(f"domain_settings.{domain}: {key} cannot differ between domains; per-domain "
+                                      f"settings: {', '.join(DOMAIN_KEYS)}")
+                _check_type(f"domain_settings.{domain}.{key}", value, types[key])
+            try:
+                self.for_domain(domain)
+            except ConfigError as error:
+                raise ConfigError(f"domain_settings.{domain}: {error}") from None
+        shared_root = {self.for_domain(d).dataset for d in self.domains
+                       if self.data_root and "data_root" not in self.domain_settings.get(d, {})}
+        if len(shared_root) > 1:
+            raise ConfigError(f"data_root is one data set's folder, but the domains use {', '.join(sorted(shared_root))}"
+                              ": set it per domain (domain_settings.<domain>.data_root), or leave it unset to read "
+                              "each data set from $MEDADV_DATA/<data set>")
+
+    def for_domain(self, domain: str) -> "StudyConfig":
+        """The configuration ``domain`` runs with: its ``domain_settings`` in place of the global values (validated as
+        a configuration of that one domain)."""
+        settings = self.domain_settings.get(domain)
+        if not settings:
+            return self
+        return dataclasses.replace(self, **settings, domains=(domain,), domain_settings={})
+
+    def per_domain(self, key: str) -> dict[str, Any]:
+        """The value of ``key`` in each domain of the study, e.g. ``{"radiology": 224, "pathology": 96}``."""
+        return {domain: getattr(self.for_domain(domain), key) for domain in self.domains}
 
     @classmethod
     def keys(cls) -> set[str]:
@@ -164,6 +218,26 @@ def _as_sequence(name: str, value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
     raise ConfigError(f"{name} must be a list, got {type(value).__name__} {value!r}")
+
+
+def _check_split_files(name: str, value: dict[str, Any], dataset: str) -> None:
+    """``split_files``: each paper set names a YAML (the authors' radiology lists) or a pair of CSVs {train, val};
+    ``test`` a CSV."""
+    from medadv.data import NAMED_DATASETS, PAPER_SETS
+
+    if value and dataset not in NAMED_DATASETS:
+        raise ConfigError(f"{name}: split files list images by name, and the {dataset} data set has no names; use them "
+                          f"with {', '.join(NAMED_DATASETS)}")
+    if value and not {"d1", "d2"} <= set(value):
+        raise ConfigError(f"{name} must list d1 and d2 (the other sets are cut from them where not listed); it lists "
+                          f"{', '.join(value)}")
+    for key, files in value.items():
+        _check_choice(name, key, (*PAPER_SETS, "test"))
+        yaml_file = isinstance(files, str) and files.endswith((".yml", ".yaml"))
+        pair = isinstance(files, dict) and set(files) == {"train", "val"} and all(isinstance(v, str) for v in files.values())
+        if key == "test" and not isinstance(files, str) or key != "test" and not (yaml_file or pair):
+            raise ConfigError(f"{name}.{key}: expected a YAML file (trainIDs, valIDs, testIDs) or {{train: <csv>, "
+                              f"val: <csv>}}{' (test: one CSV)' if key == 'test' else ''}, got {files!r}")
 
 
 def _check_choice(name: str, value: Any, allowed: Any) -> None:
@@ -225,8 +299,25 @@ def profile_parameters(profile: str, notebook_stem: str | None = None, params_di
     if notebook_stem:
         per_notebook = params_dir / profile / f"{notebook_stem}.yaml"
         if per_notebook.is_file():
-            values.update(read_yaml(per_notebook))
+            values = merge_parameters(values, read_yaml(per_notebook))
     return values
+
+
+def merge_parameters(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base`` (a profile, then a page's file, then the command line): a setting ``top`` gives replaces
+    ``base``'s value of it globally and in every domain (``-p image_size=64`` is 64 px everywhere); ``top``'s
+    ``domain_settings`` are merged into ``base``'s domain by domain and key by key."""
+    per_domain, top_domains = base.get("domain_settings") or {}, top.get("domain_settings") or {}
+    mappings = isinstance(per_domain, dict) and isinstance(top_domains, dict)
+    if not mappings or not all(isinstance(v, dict) for v in (*per_domain.values(), *top_domains.values())):
+        return {**base, **top}  # not mappings: left for StudyConfig to report
+    out = {**base, **{k: v for k, v in top.items() if k != "domain_settings"}}
+    per_domain = {domain: {k: v for k, v in settings.items() if k not in top} for domain, settings in per_domain.items()}
+    for domain, settings in top_domains.items():
+        per_domain[domain] = {**per_domain.get(domain, {}), **settings}
+    if per_domain or "domain_settings" in top:
+        out["domain_settings"] = per_domain
+    return out
 
 
 def check_archs(archs: Any, key: str = "archs") -> None:

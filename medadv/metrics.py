@@ -12,7 +12,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.special import expit
-from sklearn.metrics import roc_auc_score
 
 ArrayLike = Any
 
@@ -55,14 +54,13 @@ def auc(y: ArrayLike, scores: ArrayLike) -> float:
     labels that have both classes, as the paper's mean AUC over the 15 chest X-ray outputs."""
     y, scores = np.asarray(y), np.asarray(scores, np.float64)
     _check_scores(y, scores)
-    if y.ndim == 1:
-        if len(np.unique(y)) != 2:
-            raise ValueError(f"AUC needs both classes among the labels, got {np.unique(y).tolist()}")
-        return float(roc_auc_score(y, scores))
-    keep = _labels_with_both_classes(y)
-    if not len(keep):
+    if y.ndim == 1 and len(np.unique(y)) != 2:
+        raise ValueError(f"AUC needs both classes among the labels, got {np.unique(y).tolist()}")
+    if y.ndim == 2 and not len(_labels_with_both_classes(y)):
         raise ValueError("no label has both positive and negative images: AUC is undefined")
-    return float(np.mean([roc_auc_score(y[:, j], scores[:, j]) for j in keep]))
+    # sklearn's roc_auc_score gives the same number, at 10 ms of input checks per label: 15 labels × every score of a
+    # page made the radiology pages several times slower
+    return float(auc_weighted(np.ones((1, len(y))), y, scores)[0])
 
 
 def _binary_auc_weighted(positive: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:

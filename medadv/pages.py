@@ -14,7 +14,7 @@ import pandas as pd
 
 from medadv import metrics
 from medadv.config import PARAMS_DIR, StudyConfig, read_yaml
-from medadv.data import development_set
+from medadv.data import DataError, development_set
 from medadv.paper import (BASELINE_ATTACK, PAGE_CONDITIONS, clean_summary, contrast, copies_conditions, format_ci,
                           interaction, method, summary, t3_conditions, t4_conditions, t5_conditions, verdict,
                           verdict_attack, white_box_conditions)
@@ -69,10 +69,10 @@ def paper_setting_differences(cfg: StudyConfig) -> pd.DataFrame:
                      "why": reason if differs else ""})
 
     for domain in cfg.domains:
-        ours = cfg.dataset if cfg.dataset != "synthetic" else "synthetic (generated)"
-        add(f"data set ({domain})", ours, PAPER_SETTING["dataset"][domain],
-            same=cfg.dataset == REAL_DATASETS[domain])
-        add(f"image size, px ({domain})", cfg.image_size, PAPER_SETTING["image_size"][domain])
+        dataset, image_size = cfg.for_domain(domain).dataset, cfg.for_domain(domain).image_size
+        ours = dataset if dataset != "synthetic" else "synthetic (generated)"
+        add(f"data set ({domain})", ours, PAPER_SETTING["dataset"][domain], same=dataset == REAL_DATASETS[domain])
+        add(f"image size, px ({domain})", image_size, PAPER_SETTING["image_size"][domain])
     add("architectures", ", ".join(cfg.archs), ", ".join(PAPER_SETTING["archs"]),
         same=tuple(cfg.archs) == PAPER_SETTING["archs"])
     add("initialisations", ", ".join(cfg.inits), ", ".join(PAPER_SETTING["inits"]),
@@ -135,7 +135,7 @@ def development_set_sizes(study: Study, names: Sequence[str] = ("d1", "d2", "d2/
     for domain in study.cfg.domains:
         spec = study.data_spec(domain)
         for name in names:
-            train, val = development_set(spec, name, study.cfg.data_root)
+            train, val = development_set(spec, name, study.data_root(domain))
             rows.append({"domain": domain, "set": name, "train": len(train), "validation": len(val),
                          "patients": len(np.unique(np.concatenate([train.patients, val.patients])))})
         test = study.test(domain)
@@ -726,6 +726,14 @@ EXERCISES: tuple[dict[str, Any], ...] = (
 )
 
 
+def _train_images(study: Study, domain: str, name: str) -> str:
+    """The training images of a development set, or why the data set has none (a real data set has no source b)."""
+    try:
+        return str(len(development_set(study.data_spec(domain), name, study.data_root(domain))[0]))
+    except DataError as error:
+        return f"none ({str(error).split(';')[0]})"
+
+
 def exercise_table(study: Study, profile: str = "quick") -> pd.DataFrame:
     """Each exercise's page, command, and what it changes, checked: the overrides validate against the page (as the
     runner would), and a development set it names is cut here (its size per domain)."""
@@ -738,8 +746,7 @@ def exercise_table(study: Study, profile: str = "quick") -> pd.DataFrame:
         cfg = page_config(source, profile, ex["overrides"])  # raises if the override is not valid for the page
         sizes = ""
         if ex["data"]:
-            sizes = ", ".join(f"{d}: {len(development_set(study.data_spec(d), ex['data'], study.cfg.data_root)[0])}"
-                              for d in study.cfg.domains)
+            sizes = ", ".join(f"{d}: {_train_images(study, d, ex['data'])}" for d in study.cfg.domains)
         rows.append({"exercise": ex["label"], "question": ex["question"], "page": ex["page"],
                      "command": f"medadv run book/{ex['page']}.md --profile {profile} {flags}".strip()
                      if ex["overrides"] else "", "development set": ex["data"] or "",
@@ -817,17 +824,18 @@ def glue_facts(facts: dict[str, Any]) -> None:
 def source_examples(study: Study) -> tuple[list[list[np.ndarray | None]], list[str], list[str]]:
     """A negative and a positive test-size image of each domain (rows) from each acquisition source (columns: the
     pool's own source, then the data set's other sources; a source the data set lacks is left empty)."""
-    from medadv.data import DataError, domain_data, source_pool
+    from medadv.data import domain_data, source_pool
 
-    sources = ["a", "b", "c"] if study.cfg.dataset == "synthetic" else ["pool"]
+    generated = set(study.cfg.per_domain("dataset").values()) == {"synthetic"}
+    sources = ["a", "b", "c"] if generated else ["pool"]
     grid: list[list[np.ndarray | None]] = []
     for domain in study.cfg.domains:
         spec = study.data_spec(domain)
         row: list[np.ndarray | None] = []
         for source in sources:
             try:
-                images = domain_data(spec, study.cfg.data_root).pool if source in ("a", "pool") else \
-                    source_pool(spec, source, study.cfg.data_root)
+                images = domain_data(spec, study.data_root(domain)).pool if source in ("a", "pool") else \
+                    source_pool(spec, source, study.data_root(domain))
             except DataError:
                 row += [None, None]
                 continue
@@ -853,9 +861,15 @@ def profile_overview(params_dir: Path = PARAMS_DIR) -> pd.DataFrame:
     rows = []
     for name, values in profiles(params_dir).items():
         device = values.get("device", "auto")
+        cfg = StudyConfig.from_mapping(values)  # per-domain data sets and sizes resolved
+        by_dataset: dict[str, list[str]] = {}
+        for domain, dataset in cfg.per_domain("dataset").items():
+            by_dataset.setdefault(dataset, []).append(domain)
+        sizes = list(dict.fromkeys(cfg.per_domain("image_size").values()))
         rows.append({"profile": name, "command": f"medadv book --profile {name}",
-                     "data": f"{values.get('dataset', 'synthetic')} ({', '.join(values.get('domains', []))})",
-                     "image_size": values.get("image_size"), "archs": _yaml_value(values.get("archs", [])),
+                     "data": "; ".join(f"{dataset} ({', '.join(domains)})" for dataset, domains in by_dataset.items()),
+                     "image_size": sizes[0] if len(sizes) == 1 else " / ".join(map(str, sizes)),
+                     "archs": _yaml_value(values.get("archs", [])),
                      "hardware": "a CUDA GPU" if str(device).startswith("cuda") else "CPU (a GPU if present)",
                      "store": values.get("store", "")})
     return pd.DataFrame(rows)

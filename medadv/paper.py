@@ -435,7 +435,7 @@ def perceptibility_rows(study: Study, conditions: Sequence[Condition]) -> pd.Dat
         seen.add(key)
         test = study.test(c.surrogate.domain)
         delta = study.delta(c.surrogate, c.attack, c.eps)
-        values = perceptibility(test.images, delta, image_size=study.cfg.image_size)
+        values = perceptibility(test.images, delta, image_size=study.data_spec(c.surrogate.domain).image_size)
         rows.append({"domain": c.surrogate.domain, "surrogate": c.surrogate.label(), "attack": c.attack,
                      "method": method(c), "eps": c.eps, **values})
     return pd.DataFrame(rows)

@@ -23,7 +23,8 @@ import torch
 
 from medadv import attacks, metrics
 from medadv.config import StudyConfig
-from medadv.data import DataSpec, development_set, test_set
+from medadv.data import DataSpec, data_root, development_set, test_set
+from medadv.data import splits as split_lists
 from medadv.models import Classifier, ModelInfo, create_model
 from medadv.store import Store, spec_key
 from medadv.device import resolve_device
@@ -144,6 +145,7 @@ class TrainUnit(StoredUnit):
     data_root: str | None = None
     progress: bool = True
     execution: Execution = Execution()  # like the device: how it runs, not part of the key
+    random_init: str = "timm"  # what a random init draws (models.RANDOM_INITS); keyed only where it is not timm's
     stage: str = field(default="train", init=False)
 
     @property
@@ -156,8 +158,11 @@ class TrainUnit(StoredUnit):
         return (self,)
 
     def spec(self) -> dict[str, Any]:
-        return {"model": asdict(self.model), "data": asdict(self.data), "settings": asdict(self.settings),
+        spec = {"model": asdict(self.model), "data": self.data.identity(), "settings": asdict(self.settings),
                 "weights_file": self.weights_file}
+        if self.model.init == "random" and self.random_init != "timm":  # timm's: the keys from before the setting
+            spec["random_init"] = self.random_init
+        return spec
 
     def describe(self) -> str:
         return f"train {self.model.domain} {self.model.label()}"
@@ -170,6 +175,7 @@ class TrainUnit(StoredUnit):
             self.model.arch, init, train_set.num_outputs, in_chans=train_set.channels, multilabel=train_set.multilabel,
             weights_file=self.weights_file if init == "imagenet" else None,
             seed=self.settings.seed if self.settings.init_seed is None else self.settings.init_seed,
+            random_init=self.random_init,
         )
 
     def run(self, store: Store) -> Path:
@@ -186,7 +192,11 @@ class TrainUnit(StoredUnit):
             state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             save_file(state, str(out / "model.safetensors"))
             info = {**asdict(model.info), "history": history, "n_train": len(train_set), "n_val": len(val_set),
-                    "device": self.run_device, "execution": asdict(self.execution)}
+                    "device": self.run_device, "execution": asdict(self.execution),
+                    "random_init": self.random_init if self.model.init == "random" else None,
+                    "data": {"dataset": self.data.dataset, "options": dict(self.data.options),
+                             "preprocessing": train_set.meta.get("preprocessing", {}),
+                             "split_files": [list(entry) for entry in self.data.splits]}}
             (out / "history.json").write_text(json.dumps(info, indent=1))
 
         return self._get_or_compute(store, compute)
@@ -342,26 +352,34 @@ class Study:
 
     # units -------------------------------------------------------------------------------------------------
     def data_spec(self, domain: str) -> DataSpec:
-        c = self.cfg
+        """The data of ``domain`` under its own settings (``StudyConfig.for_domain``), split files included."""
+        c = self.cfg.for_domain(domain)
         options = dict(c.data_options)
         if c.dataset == "medmnist":  # one MedMNIST subset per domain unless the user names one
             from medadv.data.medmnist import SUBSET_FOR_DOMAIN
 
             options.setdefault("subset", SUBSET_FOR_DOMAIN[domain])
+        splits = split_lists.entries(c.split_files, data_root(c.dataset, c.data_root)) if c.split_files else ()
         return DataSpec(c.dataset, domain, c.image_size, c.n_dev, c.n_test, c.val_fraction, c.seed,
-                        tuple(sorted(options.items())))
+                        tuple(sorted(options.items())), splits)
+
+    def data_root(self, domain: str) -> str | None:
+        """The data folder ``domain`` names (None: ``$MEDADV_DATA/<data set>``), for ``medadv.data``'s functions."""
+        return self.cfg.for_domain(domain).data_root
 
     def train_unit(self, model: ModelSpec) -> TrainUnit:
         c = self.cfg
         pretrained = model.init == "imagenet"
         settings = TrainSettings(
-            epochs=c.epochs_imagenet if pretrained else c.epochs_random, batch_size=c.batch_size,
+            epochs=c.epochs_imagenet if pretrained else c.epochs_random,
+            batch_size=c.for_domain(model.domain).batch_size,
             lr=c.lr_imagenet if pretrained else c.lr_random, weight_decay=c.weight_decay, patience=c.patience,
             augment=AUGMENT_BY_DOMAIN.get(model.domain, "flips"), seed=model_seed(c.seed, model),
             init_seed=model_seed(c.seed, model.init_of) if model.init_of else None, epoch_images=c.epoch_images,
         )
         return TrainUnit(model, self.data_spec(model.domain), settings, c.weights_files.get(model.arch) if pretrained
-                         else None, c.device, c.data_root, c.progress, Execution(amp=c.amp, compile=c.compile))
+                         else None, c.device, self.data_root(model.domain), c.progress,
+                         Execution(amp=c.amp, compile=c.compile), c.random_init)
 
     def attack_params(self, attack: str) -> tuple[tuple[str, Any], ...]:
         if attack == "fgsm":
@@ -375,7 +393,7 @@ class Study:
 
     def craft_unit(self, surrogate: ModelSpec | EnsembleSpec, attack: str, eps: float) -> CraftUnit:
         return CraftUnit(self.surrogate_unit(surrogate), attack, float(eps), self.attack_params(attack),
-                         self.cfg.batch_size)
+                         self.cfg.for_domain(surrogate.domain).batch_size)
 
     def predict_unit(self, target: ModelSpec, condition: Condition | None = None) -> PredictUnit:
         if condition is None:
@@ -396,7 +414,7 @@ class Study:
 
     # data and scores ----------------------------------------------------------------------------------------
     def test(self, domain: str):
-        return test_set(self.data_spec(domain), self.cfg.data_root)
+        return test_set(self.data_spec(domain), self.data_root(domain))
 
     def model(self, spec: ModelSpec | EnsembleSpec) -> Classifier | attacks.Ensemble:
         return self.surrogate_unit(spec).load(self.store)

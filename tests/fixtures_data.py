@@ -141,3 +141,43 @@ def write_medmnist(root: Path, subset: str, size: int = 28, n: tuple[int, int, i
     path = root / (f"{subset}.npz" if size == 28 else f"{subset}_{size}.npz")
     np.savez_compressed(path, **arrays)
     return path
+
+
+#: Our development sets under the authors' file names: radiology's YAMLs (d0 is d1/10, d3 is d2/2), and the
+#: ophthalmology (3 is d2/2) and pathology (110 is d1/10, 22 is d2/2) CSV pairs t<n>/v<n>.
+AUTHOR_NAMES = {"yaml": {"d1": "d1", "d2": "d2", "d2/2": "d3", "d1/10": "d0"},
+                "fundus": {"d1": "1", "d2": "2", "d2/2": "3"},
+                "pcam": {"d1": "1", "d2": "2", "d2/2": "22", "d1/10": "110"}}
+
+
+def write_author_splits(folder: Path, sets: dict[str, tuple[list[str], list[str]]], test: list[str] | None,
+                        layout: str, relative_to: Path | None = None) -> dict:
+    """The authors' split files of ``sets`` (set -> (train names, val names)) in ``layout`` "yaml" (one YAML per set
+    with the shared ``test`` list), "fundus" (CSVs with a header and pandas' index column, names with their
+    ``.jpeg`` extension, plus ``test.csv`` when ``test`` is given) or "pcam" (bare names, one per row). Returns the
+    ``split_files`` setting, paths relative to ``relative_to`` when given."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict = {}
+
+    def where(path: Path) -> str:
+        return str(path.relative_to(relative_to)) if relative_to else str(path)
+
+    for name, (train, val) in sets.items():
+        tag = AUTHOR_NAMES[layout][name]
+        if layout == "yaml":
+            out[name] = where(write_split_file(folder / f"{tag}_filenames.yml", train, val, test or []))
+            continue
+        paths = {}
+        for part, names in (("train", train), ("val", val)):
+            path = folder / f"{part[0]}{tag}.csv"
+            if layout == "fundus":
+                pd.DataFrame({"filename": [f"{n}.jpeg" for n in names]}).to_csv(path)
+            else:
+                path.write_text("".join(f"{n}\n" for n in names))
+            paths[part] = where(path)
+        out[name] = paths
+    if test is not None and layout != "yaml":
+        path = folder / "test.csv"
+        pd.DataFrame({"filename": test}).to_csv(path, index=False)
+        out["test"] = where(path)
+    return out

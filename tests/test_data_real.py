@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fixtures_data import (write_aptos, write_chexpert, write_eyepacs, write_medmnist, write_nih, write_pcam,
-                           write_split_file)
+from fixtures_data import write_aptos, write_chexpert, write_eyepacs, write_medmnist, write_nih, write_pcam
 from medadv.data import catalog, chestxray, fundus, medmnist, pcam
 from medadv.data.base import DataError
 from medadv.data.download import check_file, download, gunzip
@@ -49,6 +48,7 @@ def test_pcam_lazy_pool_and_test(tmp_path: Path) -> None:
     sub = data.pool.subset(np.array([10, 0]))
     assert not isinstance(sub.images, np.ndarray)  # a subset of a lazy reader stays lazy
     assert np.array_equal(np.asarray(sub.images), both[[0, 10]]) and np.array_equal(sub.images[[1]], both[[10]])
+    assert sub.names.tolist() == ["train_000000", "valid_000002"] and data.test.names[5] == "test_000005"
     clone = pickle.loads(pickle.dumps(data.pool.images))  # worker processes get their own file handles
     assert np.array_equal(clone[[0]], both[[0]])
     with pytest.raises(IndexError):
@@ -115,9 +115,9 @@ def test_eyepacs_referable_patient_split_and_cache(tmp_path: Path) -> None:
     assert data.pool.label_names == ("non-referable", "referable")
     grades = dict(zip(table.image, table.level))
     for part in (data.pool, data.test):
-        expected = [int(grades[n] >= 2) for n in part.meta["names"]]
+        expected = [int(grades[n] >= 2) for n in part.names]
         assert part.labels.tolist() == expected
-        assert all(p == n.rsplit("_", 1)[0] for p, n in zip(part.patients, part.meta["names"]))
+        assert all(p == n.rsplit("_", 1)[0] for p, n in zip(part.patients, part.names))
     # the field-of-view crop fills the square with the retina: its centre and its edge midpoints are bright
     img = data.pool.images[0]
     assert img[16, 16, 0] > 150 and img[16, 1, 0] > 100 and img[1, 16, 0] > 100 and img[0, 0, 0] < 60
@@ -134,6 +134,27 @@ def test_fundus_parallel_decoding_matches(tmp_path: Path) -> None:
     serial = fundus.load(tmp_path, image_size=16, cache=False)
     parallel = fundus.load(tmp_path, image_size=16, cache=False, workers=2)
     assert np.array_equal(serial.pool.images, parallel.pool.images)
+
+
+def test_fov_threshold_is_the_papers_option(tmp_path: Path) -> None:
+    """A dim halo 8 grey levels above the black frame is field of view at threshold 5 (the default) but not at the
+    paper's 10: the crop differs, each has its own cache, and the threshold is recorded."""
+    photo = np.zeros((48, 64, 3), np.uint8)
+    photo[4:44, 4:60] = (8, 8, 8)  # the halo
+    photo[14:34, 22:42] = (200, 90, 40)  # the retina
+    assert not np.array_equal(fundus.fov_crop(photo, 16, 5), fundus.fov_crop(photo, 16, 10))
+    assert fundus.fov_crop(photo, 16, 10)[8, 0, 1] > 60  # at 10 the crop is the retina's box, filled to the edge
+    write_eyepacs(tmp_path, patients=3)
+    Image.fromarray(photo).save(tmp_path / "train" / "10_left.jpeg", quality=100)
+    default, paper = (fundus.load(tmp_path, image_size=16, fov_threshold=t) for t in (5, 10))
+    assert paper.pool.meta["preprocessing"] == {"fov_crop": True, "fov_threshold": 10}
+    assert default.pool.meta["preprocessing"]["fov_threshold"] == 5
+    first = lambda data: np.flatnonzero(np.r_[data.pool.names, data.test.names] == "10_left")  # noqa: E731
+    images = lambda data: np.concatenate([data.pool.images, data.test.images])  # noqa: E731
+    assert not np.array_equal(images(default)[first(default)], images(paper)[first(paper)])
+    assert len(list((tmp_path / ".medadv_cache").glob("*.npy"))) == 4  # pool and test, per threshold
+    with pytest.raises(DataError, match="fov_threshold must be a grey level"):
+        fundus.load(tmp_path, image_size=16, fov_threshold=-1)
 
 
 def test_fov_crop_pads_to_square() -> None:
@@ -194,24 +215,36 @@ def test_nih_official_split_15_outputs(tmp_path: Path) -> None:
     assert single.pool.label_names == ("no Pleural_Thickening", "Pleural_Thickening")
 
 
-def test_nih_split_file(tmp_path: Path) -> None:
+def test_nih_resize_then_centre_crop_and_names(tmp_path: Path) -> None:
+    """The authors' chest X-ray input: the radiograph resized to 256, then its centre 224 (improc.py); here 24 → 20
+    → the centre 16. Every image keeps its file name, which split files list."""
     write_nih(tmp_path, nested=False)
-    split = write_split_file(tmp_path / "d1.yml", train=["00000001_000", "00000001_001", "00000002_000"],
-                             val=["00000002_001"], test=["00000006_000", "00000006_001"])
-    data = chestxray.load(tmp_path, image_size=8, split_file=str(split))
-    assert data.pool.meta["names"].tolist() == ["00000001_000.png", "00000001_001.png", "00000002_000.png",
-                                                "00000002_001.png"]
-    assert data.pool.meta["val_ids"] == ["00000002_001"] and len(data.test) == 2 and disjoint(data)
-    # the authors' files quote only some names; unquoted ones must stay strings, not become octal numbers
-    split.write_text("testIDs:\n- 00000006_000\n- '00000006_001'\ntrainIDs:\n- 00000001_000\nvalIDs: []\n")
-    exact = chestxray.load(tmp_path, image_size=8, split_file=str(split))
-    assert exact.test.meta["names"].tolist() == ["00000006_000.png", "00000006_001.png"] and len(exact.pool) == 1
-    write_split_file(split, train=["00000001_000", "99999999_000"], val=[], test=["00000006_000"])
-    with pytest.raises(DataError, match="99999999_000"):
-        chestxray.load(tmp_path, image_size=8, split_file=str(split))
-    write_split_file(split, train=["00000001_000"], val=[], test=["00000001_001"])  # one patient on both sides
-    with pytest.raises(DataError, match="both the pool and the test set"):
-        chestxray.load(tmp_path, image_size=8, split_file=str(split))
+    data = chestxray.load(tmp_path, image_size=16, resize=20, cache=False)
+    assert data.pool.names.tolist()[:2] == ["00000001_000.png", "00000001_001.png"]
+    assert data.pool.meta["preprocessing"] == {"resize": 20, "centre_crop": 16}
+    with Image.open(tmp_path / "images" / "00000001_000.png") as im:
+        expected = np.asarray(im.convert("L").resize((20, 20), Image.BICUBIC))[2:18, 2:18]
+    assert np.array_equal(data.pool.images[0, :, :, 0], expected)
+    plain = chestxray.load(tmp_path, image_size=16, cache=False)
+    assert not np.array_equal(plain.pool.images, data.pool.images)  # straight to 16 px: another image
+    assert plain.pool.meta["preprocessing"] == {"resize": 16, "centre_crop": 16}
+    with pytest.raises(DataError, match="resize 12 is smaller than image_size 16"):
+        chestxray.load(tmp_path, image_size=16, resize=12)
+    with pytest.raises(DataError, match="split_file is gone: name the authors' files in the profile's split_files"):
+        chestxray.load(tmp_path, image_size=16, split_file="d1.yml")
+
+
+def test_split_yaml_names_stay_strings(tmp_path: Path) -> None:
+    """The authors' files quote only some names; unquoted ones must stay strings, not become octal numbers."""
+    from medadv.data import splits
+
+    path = tmp_path / "d1.yml"
+    path.write_text("testIDs:\n- 00000006_000\n- '00000006_001'\ntrainIDs:\n- 00000001_000\nvalIDs: []\n")
+    assert splits.read_yaml(path) == {"trainIDs": ["00000001_000"], "valIDs": [],
+                                      "testIDs": ["00000006_000", "00000006_001"]}
+    path.write_text("trainIDs: [a]\n")
+    with pytest.raises(DataError, match="must hold lists trainIDs, valIDs and testIDs"):
+        splits.read_yaml(path)
 
 
 def test_nih_bad_input(tmp_path: Path) -> None:

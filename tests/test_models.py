@@ -1,6 +1,8 @@
 """Models: ImageNet weights offline (genuine: they classify photos), normalisation inside, heads, bad input."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import skimage.data
@@ -83,6 +85,50 @@ def test_random_init_is_seeded_and_differs_from_imagenet():
     assert torch.equal(a.net.conv1[0].weight, b.net.conv1[0].weight)
     assert not torch.equal(a.net.conv1[0].weight, c.net.conv1[0].weight)
     assert a.info.weights_source == "random"
+
+
+def test_he_init_is_kerass_he_normal():
+    """random_init="he": every convolution's weights have std sqrt(2 / fan_in) (the kept values of a normal truncated
+    at two of its stds, as Keras's he_normal), biases 0, batch norms at 1 and 0; the head stays small."""
+    model = create_model("resnet10t", "random", 2, seed=0, random_init="he")
+    checked = 0
+    for name, module in model.net.named_modules():
+        if isinstance(module, torch.nn.Conv2d) and module.weight.numel() >= 10_000:
+            w, fan_in = module.weight.detach(), module.weight[0].numel()
+            expected = math.sqrt(2 / fan_in)
+            assert w.std().item() == pytest.approx(expected, rel=0.05), name
+            assert w.abs().max().item() <= 2 * expected / 0.87962566103423978 + 1e-6, name  # truncated at 2 stds
+            assert abs(w.mean().item()) < 0.05 * expected, name
+            checked += 1
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert torch.all(module.weight == 1) and torch.all(module.bias == 0), name
+    assert checked >= 5
+    head = model.net.get_classifier()
+    assert head.weight.std().item() < 0.02 and torch.all(head.bias == 0)
+    timm_init = create_model("resnet10t", "random", 2, seed=0)  # timm's own (resnet: Kaiming normal, fan_out)
+    assert not torch.equal(timm_init.net.layer1[0].conv1.weight, model.net.layer1[0].conv1.weight)
+    inception = create_model("inception_v3", "random", 2, seed=0)  # timm draws every conv from std 0.1 here
+    he_inception = create_model("inception_v3", "random", 2, seed=0, random_init="he")
+    conv = lambda m: m.net.Mixed_7c.branch3x3dbl_1.conv.weight  # noqa: E731  # 2048 inputs: He's std is 0.031
+    assert conv(inception).std().item() == pytest.approx(0.1, rel=0.05)
+    assert conv(he_inception).std().item() == pytest.approx(math.sqrt(2 / 2048), rel=0.05)
+    pretrained = [create_model("tf_efficientnet_lite0", "imagenet", 2, seed=0, random_init=r) for r in ("he", "timm")]
+    assert all(torch.equal(a, b) for a, b in zip(*(m.state_dict().values() for m in pretrained)))  # not affected
+    with pytest.raises(ValueError, match="unknown random_init 'xavier'; allowed: he, timm"):
+        create_model("resnet10t", "random", random_init="xavier")
+
+
+def test_random_init_is_in_the_key_of_he_models_only():
+    from medadv.data import DataSpec
+    from medadv.study import ModelSpec, TrainUnit
+    from medadv.train import TrainSettings
+
+    data = DataSpec("synthetic", "pathology", 32, 100, 50, 0.2, 0)
+    unit = lambda init, random_init: TrainUnit(ModelSpec("pathology", "resnet10t", init), data, TrainSettings(1),  # noqa: E731
+                                               random_init=random_init)
+    assert "random_init" not in unit("random", "timm").spec()  # the keys from before the setting: stores stay valid
+    assert unit("random", "he").spec()["random_init"] == "he" and unit("random", "he").key() != unit("random", "timm").key()
+    assert unit("imagenet", "he").key() == unit("imagenet", "timm").key()
 
 
 def test_bad_input():

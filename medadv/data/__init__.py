@@ -2,21 +2,23 @@
 
 A data set offers each of its domains a development pool and a fixed test set (``DomainData``); ``development_set``
 cuts the pool into the named sets of the paper (and beyond: partial overlap, other source), each with its own
-train/validation split. Every cut is by patient and deterministic in the seed.
+train/validation split. Every cut is by patient and deterministic in the seed. With split files (the authors' lists,
+``DataSpec.splits``, see medadv.data.splits) the paper's sets are the listed images instead, never re-cut.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medadv.data.base import DataError, DomainData, ImageSet
+from medadv.data import splits as split_lists
+from medadv.data.base import DataError, DomainData, ImageSet, concat_sets
 
 # data set -> (module, domains it serves). Real sets serve one domain each; medmnist's domain follows its subset.
 DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -27,6 +29,8 @@ DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "medmnist": ("medadv.data.medmnist", ("ophthalmology", "radiology", "pathology")),
 }
 PAPER_SETS = ("d1", "d2", "d2/2", "d1/10")
+NAMED_DATASETS = ("fundus", "chestxray", "pcam")  # their images have names, which split files list
+HOW_OPTIONS = ("workers", "cache", "cache_dir")  # loader options that do not change the images
 
 
 def domains_of(dataset: str) -> tuple[str, ...]:
@@ -45,7 +49,11 @@ def data_root(dataset: str, root: str | None = None) -> Path:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Everything that determines the images a study sees (part of every unit's key)."""
+    """Everything that determines the images a study sees (part of every unit's key).
+
+    ``splits``: the split files the paper's sets are read from (``medadv.data.splits.entries``: set, part, path,
+    sha256), or none: every set is cut at random. With split files, ``n_dev`` and ``val_fraction`` apply only to the
+    sets beyond the paper's (overlap); the test set is still subsampled to ``n_test`` images when it has more."""
 
     dataset: str
     domain: str
@@ -55,6 +63,18 @@ class DataSpec:
     val_fraction: float
     seed: int
     options: tuple[tuple[str, Any], ...] = ()
+    splits: tuple[split_lists.Entry, ...] = ()
+
+    def identity(self) -> dict[str, Any]:
+        """What the images depend on, for store keys: not the loader options that only say how fast or where decoded
+        images are kept (``HOW_OPTIONS``), the split files by content, not by where they lie; without split files the
+        key is the one it was before they existed (stores stay valid)."""
+        values = asdict(self)
+        values["options"] = tuple((k, v) for k, v in self.options if k not in HOW_OPTIONS)
+        values["splits"] = [(name, part, sha) for name, part, _, sha in self.splits]
+        if not self.splits:
+            del values["splits"]
+        return values
 
 
 @lru_cache(maxsize=8)
@@ -74,11 +94,30 @@ def domain_data(spec: DataSpec, root: str | None = None) -> DomainData:
     data: DomainData = module.load(data_root(spec.dataset, root), image_size=spec.image_size, **dict(spec.options))
     rng = np.random.default_rng(spec.seed)
     test, pool = data.test, data.pool
+    if spec.splits:  # the listed images of every set form the pool; a listed test set replaces the data set's own
+        lists = _lists(spec, root)
+        everything = concat_sets([pool, test])
+        index = split_lists.NameIndex(everything, spec.dataset)
+        listed = [index.find(names, file) for parts in lists.sets.values() for names, file in parts.values()]
+        pool = everything.subset(np.unique(np.concatenate(listed)))
+        test = everything.subset(index.find(*lists.test)) if lists.test else test
     if spec.n_test < len(test):  # a fixed, seeded, patient-level subsample of the official test set
         test = _take_patients(test, rng.permutation(np.unique(test.patients)), spec.n_test)
-    if 2 * spec.n_dev < len(pool):  # d1 and d2 hold n_dev images each, as for the generated set
+    if 2 * spec.n_dev < len(pool) and not spec.splits:  # d1 and d2 hold n_dev images each, as for the generated set
         pool = _take_patients(pool, rng.permutation(np.unique(pool.patients)), 2 * spec.n_dev)
     return DomainData(pool, test, data.sources)
+
+
+def _lists(spec: DataSpec, root: str | None) -> split_lists.Lists:
+    return split_lists.read(spec.splits, data_root(spec.dataset, root))
+
+
+@lru_cache(maxsize=8)
+def _listed_sets(spec: DataSpec, root: str | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Rows of the pool of each listed development set: (train rows, validation rows)."""
+    index = split_lists.NameIndex(domain_data(spec, root).pool, spec.dataset)
+    return {name: (index.find(*parts["train"]), index.find(*parts["val"]))
+            for name, parts in _lists(spec, root).sets.items()}
 
 
 def source_pool(spec: DataSpec, source: str, root: str | None = None) -> ImageSet:
@@ -124,11 +163,22 @@ def development_set(spec: DataSpec, name: str, root: str | None = None) -> tuple
     Paper sets (radiology in the paper; here for every domain): ``d1`` and ``d2`` are disjoint halves of the pool's
     patients; ``d2/2`` is half of d2; ``d1/10`` a tenth of d1. Beyond: ``overlap:<f>`` is a set of d1's size sharing the
     fraction f of d1's patients (the rest from d2); ``source:<name>`` is another source's pool. Each set is split into
-    train and validation by patient with ``val_fraction``.
+    train and validation by patient with ``val_fraction``. With split files (``spec.splits``) a listed set is exactly
+    its listed train and validation images; a set they do not list (the authors' fundus lists have no d1/10) is cut
+    from the listed d1 and d2 patients as above, and so is ``overlap:<f>``.
     """
     data = domain_data(spec, root)
     pool = data.pool
-    d1_patients, d2_patients = _split_patients(pool.patients, (0.5, 0.5), spec.seed)
+    if spec.splits:
+        listed = _listed_sets(spec, root)
+        if name in listed:
+            train_rows, val_rows = listed[name]
+            return pool.subset(train_rows), pool.subset(val_rows)
+        d1_patients, d2_patients = (np.unique(pool.patients[np.concatenate(listed[d])]) for d in ("d1", "d2"))
+        rng = np.random.default_rng(_stable_seed(spec.seed, "listed"))
+        d1_patients, d2_patients = rng.permutation(d1_patients), rng.permutation(np.setdiff1d(d2_patients, d1_patients))
+    else:
+        d1_patients, d2_patients = _split_patients(pool.patients, (0.5, 0.5), spec.seed)
     if name == "d1":
         patients = d1_patients
     elif name == "d2":
@@ -157,9 +207,11 @@ def development_set(spec: DataSpec, name: str, root: str | None = None) -> tuple
 
 
 def _train_val(pool: ImageSet, patients: np.ndarray, spec: DataSpec, name: str) -> tuple[ImageSet, ImageSet]:
-    val_patients, train_patients = _split_patients(
-        patients, (spec.val_fraction, 1 - spec.val_fraction), _stable_seed(spec.seed, name)
-    )
+    """Validation: ``val_fraction`` of the patients, but at least one and never all (the paper's 0.1 of a d1/10 of
+    a few patients would otherwise leave none)."""
+    unique = np.random.default_rng(_stable_seed(spec.seed, name)).permutation(np.unique(patients))
+    n_val = min(len(unique) - 1, max(1, int(np.round(spec.val_fraction * len(unique)))))
+    val_patients, train_patients = unique[:n_val], unique[n_val:]
     train = pool.subset(np.flatnonzero(np.isin(pool.patients, train_patients)))
     val = pool.subset(np.flatnonzero(np.isin(pool.patients, val_patients)))
     if len(train) == 0 or len(val) == 0:
@@ -173,6 +225,7 @@ def test_set(spec: DataSpec, root: str | None = None) -> ImageSet:
 
 __all__ = [
     "DATASETS",
+    "NAMED_DATASETS",
     "PAPER_SETS",
     "DataError",
     "DataSpec",

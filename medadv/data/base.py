@@ -45,6 +45,45 @@ class LazySubset:
         return np.asarray(self[np.arange(len(self))], dtype=dtype)
 
 
+class ConcatImages:
+    """Lazy N×H×W×C images of several image arrays (numpy or lazy readers) one after the other; rows are read from
+    their part only when a batch asks for them (a data set's pool and test set joined, without copying either)."""
+
+    def __init__(self, parts: list[Any]) -> None:
+        self.parts = parts
+        self.starts = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        self.shape = (int(self.starts[-1]), *parts[0].shape[1:])
+        self.dtype = np.uint8
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        rows = np.arange(len(self))[key]
+        if np.ndim(rows) == 0:
+            return self[np.array([rows])][0]
+        out = np.empty((len(rows), *self.shape[1:]), np.uint8)
+        part_of = np.searchsorted(self.starts, rows, side="right") - 1
+        for k, part in enumerate(self.parts):
+            where = np.flatnonzero(part_of == k)
+            if len(where):
+                out[where] = np.asarray(part[rows[where] - self.starts[k]])
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self[np.arange(len(self))], dtype=dtype)
+
+
+def concat_sets(sets: list["ImageSet"]) -> "ImageSet":
+    """Image sets of one data set one after the other (images stay lazy); they must share labels and have names."""
+    first = sets[0]
+    if any(s.label_names != first.label_names or s.names is None for s in sets):
+        raise DataError("only named image sets of one data set can be joined")
+    return ImageSet(ConcatImages([s.images for s in sets]), np.concatenate([s.labels for s in sets]),
+                    np.concatenate([s.patients for s in sets]), first.label_names, dict(first.meta),
+                    np.concatenate([s.names for s in sets]))
+
+
 @dataclass(frozen=True)
 class ImageSet:
     """Labelled images of one domain.
@@ -54,6 +93,8 @@ class ImageSet:
     labels: int64 (N,) class indices for single-label tasks, float32 (N, L) multi-hot for multi-label tasks.
     patients: (N,) patient identifiers (str), so every split is patient-level.
     label_names: the class names (single-label) or output names (multi-label).
+    names: (N,) each image's name in its data set (the file name, or ``<split>_<row>`` for PCam), which split files
+      list; None for generated images, which have none.
     """
 
     images: Any
@@ -61,12 +102,14 @@ class ImageSet:
     patients: np.ndarray
     label_names: tuple[str, ...]
     meta: dict[str, Any] = field(default_factory=dict)
+    names: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
-        if len(self.labels) != n or len(self.patients) != n:
+        if len(self.labels) != n or len(self.patients) != n or (self.names is not None and len(self.names) != n):
             raise DataError(
-                f"images ({n}), labels ({len(self.labels)}) and patients ({len(self.patients)}) differ in length"
+                f"images ({n}), labels ({len(self.labels)}), patients ({len(self.patients)}) and names "
+                f"({'none' if self.names is None else len(self.names)}) differ in length"
             )
 
     def __len__(self) -> int:
@@ -96,7 +139,8 @@ class ImageSet:
             images: Any = self.images[index]
         else:
             images = LazySubset(self.images, index)
-        return ImageSet(images, self.labels[index], self.patients[index], self.label_names, dict(self.meta))
+        names = None if self.names is None else self.names[index]
+        return ImageSet(images, self.labels[index], self.patients[index], self.label_names, dict(self.meta), names)
 
     def positives(self) -> np.ndarray:
         """Number of positive images per label (multi-label) or per class (single-label)."""

@@ -247,7 +247,7 @@ def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
     check.add_argument("--checksums", action="store_true", help="also compare the official md5s (slow: reads all)")
     check.add_argument("--data-root", help="folder holding the data-set folders (default: $MEDADV_DATA)")
     check.add_argument("-o", "--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
-                       help="a loader option, e.g. -o subset=pathmnist or -o split_file=d1_filenames.yml")
+                       help="a loader option, e.g. -o subset=pathmnist or -o resize=256")
     parser.set_defaults(func=run_data_command)
     return parser
 

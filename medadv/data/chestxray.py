@@ -12,12 +12,14 @@ subfolders:
 
 Outputs: the paper's 15 sigmoid outputs for NIH ("No Finding" + the 14 findings, in the authors' order), CheXpert's 14
 observations; or one finding with ``finding=`` (then a binary single-label task). Images: 1 channel (N×H×W×1),
-centre-cropped to a square (NIH images already are) and resized to ``image_size``, decoded once and cached.
+centre-cropped to a square (NIH images already are) and resized to ``image_size``, or, with ``resize=`` (the paper:
+256), resized to that size and then centre-cropped to ``image_size`` (the paper: 224, as the authors' improc.py);
+decoded once and cached.
 
-Splits are patient-level. Test set: ``split_file`` (a YAML with lists ``trainIDs``, ``valIDs``, ``testIDs`` of image
-names without extension: the authors' split-file format, so their d1/d2/... splits can be rerun exactly; pool =
-trainIDs + valIDs, and ``meta["val_ids"]`` keeps valIDs), else the official ``test_list.txt`` (NIH) or ``valid.csv``
-(CheXpert), else a random ``test_fraction`` of the patients.
+Splits are patient-level. Test set: the official ``test_list.txt`` (NIH) or ``valid.csv`` (CheXpert), else a random
+``test_fraction`` of the patients. The authors' split files (their d1/d2/d2/2/d1/10 lists) are not a loader option:
+they are the study's ``split_files`` setting (see medadv.data.splits), which takes the development sets and the test
+set from them exactly.
 """
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from PIL import Image
 
 from medadv.data.base import DataError, DomainData, ImageSet, pick_variant, read_csv
@@ -47,7 +48,7 @@ INSTRUCTIONS = """\
 NIH ChestX-ray14: https://nihcc.app.box.com/v/ChestXray-NIHCC (no account; or the Kaggle mirror "nih-chest-xrays/data").
   Put Data_Entry_2017.csv, train_val_list.txt, test_list.txt and the extracted images/ (or images_0NN/images/)
   folders into {root} (or {root}/nih). The authors' split files (Radiology/splits/d*_filenames.yml in
-  github.com/Gerda92/adversarial_transfer_factors) can be passed as split_file=.
+  github.com/Gerda92/adversarial_transfer_factors) go in the profile's split_files (see the README).
 CheXpert: https://stanfordmlgroup.github.io/competitions/chexpert/ (registration). Extract CheXpert-v1.0-small
   (train.csv, valid.csv, train/, valid/) into {root} (or {root}/chexpert)."""
 
@@ -91,7 +92,7 @@ def _nih_image_paths(folder: Path) -> dict[str, Path]:
 
 
 def scan_nih(folder: Path) -> pd.DataFrame:
-    """Columns name (file name), stem, patient, path (None when absent), labels (N×15 multi-hot)."""
+    """Columns name (file name), patient, path (None when absent), labels (N×15 multi-hot)."""
     csv = next(folder / c for c in NIH_CSVS if (folder / c).is_file())
     table = _read_csv(csv, ("Image Index", "Finding Labels", "Patient ID"))
     labels = np.zeros((len(table), len(NIH_LABELS)), np.float32)
@@ -103,8 +104,7 @@ def scan_nih(folder: Path) -> pd.DataFrame:
             labels[row, index[_key(finding.strip())]] = 1.0
     present = _nih_image_paths(folder)
     names = table["Image Index"].astype(str)
-    return pd.DataFrame({"name": names, "stem": names.str.replace(r"\.png$", "", regex=True),
-                         "patient": table["Patient ID"].astype(str).to_numpy(),
+    return pd.DataFrame({"name": names, "patient": table["Patient ID"].astype(str).to_numpy(),
                          "path": [present.get(n) for n in names], "labels": list(labels)})
 
 
@@ -121,7 +121,7 @@ def _chexpert_table(csv: Path, uncertain: float) -> pd.DataFrame:
         raise DataError(f"{csv}: paths without a patientNNNNN part (e.g. {rel[patients.isna()].tolist()[:3]})")
     locate = _locator(csv.parent, rel.iloc[0] if len(rel) else "")
     paths = [p if p.is_file() else None for p in map(locate, rel)]
-    return pd.DataFrame({"name": rel, "stem": rel, "patient": patients.to_numpy(), "path": paths,
+    return pd.DataFrame({"name": rel, "patient": patients.to_numpy(), "path": paths,
                          "labels": list(labels)})
 
 
@@ -140,40 +140,37 @@ def scan_chexpert(folder: Path, uncertain: float) -> tuple[pd.DataFrame, pd.Data
     return _chexpert_table(folder / "train.csv", uncertain), _chexpert_table(folder / "valid.csv", uncertain)
 
 
-def decode_xray(path: Path, size: int) -> np.ndarray:
-    """Decode one radiograph to size×size×1 uint8: greyscale, centre square, resized (picklable for workers)."""
-    im = open_image(path, "L", draft=size)
+def decode_xray(path: Path, size: int, resize: int | None = None) -> np.ndarray:
+    """Decode one radiograph to size×size×1 uint8: greyscale, centre square, resized to ``resize`` (default ``size``)
+    and then its centre size×size cut out (picklable for workers)."""
+    scaled = resize or size
+    im = open_image(path, "L", draft=scaled)
     w, h = im.size
     side = min(w, h)
     im = im.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
-    return np.asarray(im.resize((size, size), Image.BICUBIC))[:, :, None]
+    image = np.asarray(im.resize((scaled, scaled), Image.BICUBIC))
+    start = (scaled - size) // 2
+    return image[start:start + size, start:start + size, None]
 
 
-def _options(variant: str = "auto", finding: str | None = None, split_file: str | None = None,
-             test_fraction: float = 0.2, seed: int = 0, uncertain: float = 0.0, only_present: bool = False,
+def _options(variant: str = "auto", finding: str | None = None, test_fraction: float = 0.2, seed: int = 0,
+             uncertain: float = 0.0, resize: int | None = None, only_present: bool = False,
              skip_undecodable: bool = False, cache: bool = True, cache_dir: str | None = None, workers: int = 1,
              **unknown: Any) -> dict[str, Any]:
+    if "split_file" in unknown:
+        raise DataError("the chestxray option split_file is gone: name the authors' files in the profile's "
+                        "split_files instead, e.g. split_files: {d1: splits/d1_filenames.yml, ...} (see the README)")
     if unknown:
         raise DataError(f"unknown chestxray option(s) {sorted(unknown)}; chestxray takes: variant, finding, "
-                         "split_file, test_fraction, seed, uncertain, only_present, skip_undecodable, cache, "
+                         "test_fraction, seed, uncertain, resize, only_present, skip_undecodable, cache, "
                          "cache_dir, workers")
     if uncertain not in (0, 1):
         raise DataError(f"uncertain must be 0 or 1 (how CheXpert's uncertain labels count), not {uncertain}")
-    return dict(variant=variant, finding=finding, split_file=split_file, test_fraction=test_fraction, seed=seed,
-                uncertain=float(uncertain), only_present=only_present, skip_undecodable=skip_undecodable,
-                cache=cache, cache_dir=cache_dir, workers=workers)
-
-
-def read_split_file(path: Path) -> dict[str, list[str]]:
-    """The authors' split YAML: lists trainIDs, valIDs, testIDs of image names without extension."""
-    try:  # BaseLoader: every scalar stays a string (an unquoted 00000001_000 would otherwise be an octal number)
-        data = yaml.load(Path(path).read_text(), Loader=yaml.BaseLoader)
-    except (OSError, yaml.YAMLError) as err:
-        raise DataError(f"cannot read split file {path} ({err})") from err
-    if not isinstance(data, dict) or any(not isinstance(data.get(k), list) for k in ("trainIDs", "valIDs", "testIDs")):
-        raise DataError(f"split file {path} must hold lists trainIDs, valIDs and testIDs (image names without "
-                        "extension), as in the authors' Radiology/splits/d1_filenames.yml")
-    return {k: [str(v) for v in data[k]] for k in ("trainIDs", "valIDs", "testIDs")}
+    if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize < 1):
+        raise DataError(f"resize must be a size in pixels (the paper's 256) or null, not {resize!r}")
+    return dict(variant=variant, finding=finding, test_fraction=test_fraction, seed=seed, uncertain=float(uncertain),
+                resize=resize, only_present=only_present, skip_undecodable=skip_undecodable, cache=cache,
+                cache_dir=cache_dir, workers=workers)
 
 
 def _list_file(path: Path, table: pd.DataFrame) -> set[str]:
@@ -190,18 +187,6 @@ def _list_file(path: Path, table: pd.DataFrame) -> set[str]:
 def _split(table: pd.DataFrame, folder: Path, variant: str, opts: dict[str, Any],
            official_test: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """(pool rows, test rows, meta) for one data set."""
-    if opts["split_file"]:
-        if variant != "nih":
-            raise DataError("split_file names NIH ChestX-ray14 images; it does not apply to CheXpert")
-        ids = read_split_file(Path(opts["split_file"]))
-        by_stem = pd.Series(np.arange(len(table)), index=table["stem"].to_numpy())
-        unknown = [s for k in ids for s in ids[k] if s not in by_stem.index]
-        if unknown:
-            raise DataError(f"{len(unknown)} images named in {opts['split_file']} are not in the data set's CSV "
-                            f"(e.g. {unknown[:5]}); use a split file made for this data set")
-        pool = table.iloc[by_stem[ids["trainIDs"] + ids["valIDs"]].to_numpy()]
-        test = table.iloc[by_stem[ids["testIDs"]].to_numpy()]
-        return pool, test, {"split": f"split file {opts['split_file']}", "val_ids": ids["valIDs"]}
     if official_test is not None:
         return table, official_test, {"split": "official (valid.csv is the test set)"}
     lists = folder / "train_val_list.txt", folder / "test_list.txt"
@@ -245,8 +230,10 @@ def _image_set(table: pd.DataFrame, size: int, column: int | None, label_names: 
     if opts["cache"]:
         folder = Path(opts["cache_dir"]) if opts["cache_dir"] else cache_folder / ".medadv_cache"
         names = [os.path.relpath(f, cache_folder) for f in files]  # relative: the data folder may move
-        cache = folder / cache_stem(f"chestxray_{tag}_{size}px", names, {"size": size})
-    images, ok = decode_images(files, functools.partial(decode_xray, size=size), (size, size, 1), cache=cache,
+        params = {"size": size, **({"resize": opts["resize"]} if opts["resize"] else {})}
+        cache = folder / cache_stem(f"chestxray_{tag}_{size}px", names, params)
+    decode = functools.partial(decode_xray, size=size, resize=opts["resize"])
+    images, ok = decode_images(files, decode, (size, size, 1), cache=cache,
                                skip_undecodable=opts["skip_undecodable"], workers=opts["workers"])
     keep = np.flatnonzero(ok)
     skipped = [str(f) for f, good in zip(files, ok) if not good]
@@ -255,9 +242,10 @@ def _image_set(table: pd.DataFrame, size: int, column: int | None, label_names: 
     n_outputs = len(NIH_LABELS if tag == "nih" else CHEXPERT_LABELS)
     labels = np.stack(table["labels"].to_list()).astype(np.float32) if len(table) else np.zeros((0, n_outputs))
     labels = labels[keep] if column is None else labels[keep, column].astype(np.int64)
+    preprocessing = {"resize": opts["resize"] or size, "centre_crop": size}
     return ImageSet(images, labels, table["patient"].to_numpy().astype(str)[keep], label_names,
-                    {"dataset": tag, "domain": "radiology", "image_size": size, "names": table["name"].to_numpy()[keep],
-                     "skipped_undecodable": skipped, **meta})
+                    {"dataset": tag, "domain": "radiology", "image_size": size, "skipped_undecodable": skipped,
+                     "preprocessing": preprocessing, **meta}, table["name"].to_numpy().astype(str)[keep])
 
 
 def _main_variant(root: Path, variant: str) -> tuple[str, dict[str, Path]]:
@@ -292,9 +280,13 @@ def _tables(variant: str, folder: Path, opts: dict[str, Any]) -> tuple[pd.DataFr
 
 def load(root: Path, *, image_size: int, **options: Any) -> DomainData:
     """Chest X-rays as a domain. Options: variant ("auto", "nih", "chexpert"), finding (None: all outputs),
-    split_file, test_fraction (0.2), seed (0), uncertain (0), only_present (False), skip_undecodable (False),
+    test_fraction (0.2), seed (0), uncertain (0), resize (None: straight to image_size; the paper's 256, then a
+    centre crop to image_size), only_present (False), skip_undecodable (False),
     cache (True), cache_dir (default ``<data folder>/.medadv_cache``), workers (1: decoding processes)."""
     opts, variant, found, label_names, column, pool, test, meta = _checked_tables(root, options)
+    if opts["resize"] and opts["resize"] < image_size:
+        raise DataError(f"resize {opts['resize']} is smaller than image_size {image_size}: the centre crop of "
+                        f"image_size pixels is cut from the image resized to resize (the paper: 256, then 224)")
     pool_set = _image_set(pool, image_size, column, label_names, opts, found[variant], variant, meta)
     test_set = _image_set(test, image_size, column, label_names, opts, found[variant], variant, meta)
     sources: dict[str, ImageSet] = {}
@@ -306,9 +298,8 @@ def load(root: Path, *, image_size: int, **options: Any) -> DomainData:
         except ValueError:  # the chosen finding has no counterpart in the other data set
             pool_set.meta["sources_note"] = f"{other} has no output {opts['finding']!r}: not offered as a source"
             continue
-        other_opts = {**opts, "split_file": None}
-        a, b, _ = _tables(other, folder, other_opts)
-        sources[other] = _image_set(pd.concat([a, b]), image_size, other_column, other_names, other_opts, folder,
+        a, b, _ = _tables(other, folder, opts)
+        sources[other] = _image_set(pd.concat([a, b]), image_size, other_column, other_names, opts, folder,
                                     other, {"split": "all images (other source)"})
     return DomainData(pool=pool_set, test=test_set, sources=sources)
 
@@ -324,8 +315,6 @@ def verify(root: Path, *, checksums: bool = False, **options: Any) -> list[dict[
                   else {label_names[1]: int(labels[:, column].sum())})
         reports.append({"split": f"{variant} {split}", "n_images": len(table), "counts": counts,
                         "patients": table["patient"].nunique()})
-    if "val_ids" in meta:
-        reports.append({"note": f"{meta['split']}: {len(meta['val_ids'])} of the pool images are valIDs"})
     if checksums:
         reports.append({"note": "no official checksums are published for ChestX-ray14 or CheXpert"})
     return reports

@@ -9,9 +9,10 @@ subfolders:
   ``train_images/<id_code>.png``. APTOS has no patient IDs: each image is its own patient.
 
 Label: referable DR, grade ≥ ``referable_grade`` (default 2: moderate or worse, the paper's task). Preprocessing is the
-authors' field-of-view crop (Ophthalmology/cfi_preprocessing.py in the paper's code): threshold the green channel at 5
-(or 5 above the background when the background is brighter), take the bounding box of the largest connected
-component, centre it on a black square, resize to ``image_size``. Decoded images are cached (see medadv.data.decode).
+authors' field-of-view crop (Ophthalmology/cfi_preprocessing.py in the paper's code): threshold the green channel at
+``fov_threshold`` (or that much above the background when the background is brighter; default 5, their class's
+default; the paper's runs passed 10), take the bounding box of the largest connected component, centre it on a black
+square, resize to ``image_size``. Decoded images are cached (see medadv.data.decode).
 The test set is EyePACS's labelled test set when present, else a patient-level fraction (``test_fraction``, ``seed``)
 of the main set. When both data sets are present, the one that is not the main set is ``sources[<its name>]``.
 """
@@ -120,27 +121,28 @@ def fov_crop(rgb: np.ndarray, size: int, threshold: int = 5) -> np.ndarray:
     return np.asarray(Image.fromarray(square).resize((size, size), Image.BICUBIC))
 
 
-def decode_fundus(path: Path, size: int, crop: bool = True) -> np.ndarray:
+def decode_fundus(path: Path, size: int, crop: bool = True, threshold: int = 5) -> np.ndarray:
     """Decode one photograph and crop it to its field of view (picklable for worker processes)."""
     im = open_image(path, "RGB", draft=2 * size)
     rgb = np.asarray(im)
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 2:
         raise Undecodable(f"{path}: image of shape {rgb.shape}")
     if crop:
-        return fov_crop(rgb, size)
+        return fov_crop(rgb, size, threshold)
     return np.asarray(im.resize((size, size), Image.BICUBIC))
 
 
 def _image_set(table: pd.DataFrame, size: int, referable_grade: int, options: dict[str, Any], tag: str,
                folder: Path) -> ImageSet:
     files = list(table["path"])
-    params = {"size": size, "crop": options["crop"], "threshold": 5}
+    params = {"size": size, "crop": options["crop"], "threshold": options["fov_threshold"]}
     cache = None
     if options["cache"]:
         names = [os.path.relpath(f, folder) for f in files]  # relative: the data folder may move
         cache_folder = Path(options["cache_dir"]) if options["cache_dir"] else folder / ".medadv_cache"
         cache = cache_folder / cache_stem(f"fundus_{tag}_{size}px", names, params)
-    images, ok = decode_images(files, functools.partial(decode_fundus, size=size, crop=options["crop"]),
+    images, ok = decode_images(files, functools.partial(decode_fundus, size=size, crop=options["crop"],
+                                                         threshold=options["fov_threshold"]),
                                (size, size, 3), cache=cache, skip_undecodable=options["skip_undecodable"],
                                workers=options["workers"])
     keep = np.flatnonzero(ok)
@@ -149,9 +151,10 @@ def _image_set(table: pd.DataFrame, size: int, referable_grade: int, options: di
         images = images[keep]
     labels = (table["grade"].to_numpy() >= referable_grade).astype(np.int64)[keep]
     meta = {"dataset": tag, "domain": "ophthalmology", "image_size": size, "referable_grade": referable_grade,
-            "grades": table["grade"].to_numpy()[keep], "names": table["name"].to_numpy()[keep],
-            "skipped_undecodable": skipped}
-    return ImageSet(images, labels, table["patient"].to_numpy().astype(str)[keep], LABEL_NAMES, meta)
+            "grades": table["grade"].to_numpy()[keep], "skipped_undecodable": skipped,
+            "preprocessing": {"fov_crop": options["crop"], "fov_threshold": options["fov_threshold"]}}
+    return ImageSet(images, labels, table["patient"].to_numpy().astype(str)[keep], LABEL_NAMES, meta,
+                    table["name"].to_numpy().astype(str)[keep])
 
 
 def patient_split(patients: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -165,15 +168,18 @@ def patient_split(patients: np.ndarray, fraction: float, seed: int) -> np.ndarra
 
 
 def _options(variant: str = "auto", referable_grade: int = 2, test_fraction: float = 0.2, seed: int = 0,
-             crop: bool = True, skip_undecodable: bool = False, cache: bool = True, cache_dir: str | None = None,
-             workers: int = 1, **unknown: Any) -> dict[str, Any]:
+             crop: bool = True, fov_threshold: int = 5, skip_undecodable: bool = False, cache: bool = True,
+             cache_dir: str | None = None, workers: int = 1, **unknown: Any) -> dict[str, Any]:
     if unknown:
         raise DataError(f"unknown fundus option(s) {sorted(unknown)}; fundus takes: variant, referable_grade, "
-                         "test_fraction, seed, crop, skip_undecodable, cache, cache_dir, workers")
+                         "test_fraction, seed, crop, fov_threshold, skip_undecodable, cache, cache_dir, workers")
     if not 1 <= referable_grade <= 4:
         raise DataError(f"referable_grade must be 1-4, not {referable_grade}")
+    if isinstance(fov_threshold, bool) or not isinstance(fov_threshold, int) or not 0 <= fov_threshold < 255:
+        raise DataError(f"fov_threshold must be a grey level 0-254 (the paper's 10), not {fov_threshold!r}")
     return dict(variant=variant, referable_grade=referable_grade, test_fraction=test_fraction, seed=seed, crop=crop,
-                skip_undecodable=skip_undecodable, cache=cache, cache_dir=cache_dir, workers=workers)
+                fov_threshold=fov_threshold, skip_undecodable=skip_undecodable, cache=cache, cache_dir=cache_dir,
+                workers=workers)
 
 
 def _main_variant(root: Path, variant: str) -> tuple[str, dict[str, Path]]:
@@ -193,7 +199,8 @@ def _tables(folder: Path, variant: str, opts: dict[str, Any]) -> tuple[pd.DataFr
 
 def load(root: Path, *, image_size: int, **options: Any) -> DomainData:
     """Referable DR as a domain. Options: variant ("auto", "eyepacs", "aptos"), referable_grade (2),
-    test_fraction (0.2), seed (0), crop (True: field-of-view crop), skip_undecodable (False), cache (True),
+    test_fraction (0.2), seed (0), crop (True: field-of-view crop), fov_threshold (5; the paper's 10),
+    skip_undecodable (False), cache (True),
     cache_dir (default ``<image folder>/../.medadv_cache``), workers (1: decoding processes)."""
     opts = _options(**options)
     variant, found = _main_variant(Path(root), opts["variant"])

@@ -11,6 +11,8 @@ the whole-slide image (``wsi`` column) is the patient unit (the official splits 
 patches of one slide never straddle two development sets; without them (or with ``patients="patch"``) every patch is
 its own patient, the best the files allow, and patches of one slide may fall into two development sets. Images stay
 at the native 96 px (the paper's input): the batching code resizes on the device, so ``image_size`` is only recorded.
+Each patch is named ``<split>_<row>`` (``train_000123``: the official split and its 0-based row in the HDF5 file,
+6 digits): the names split files list (see medadv.data.splits).
 """
 from __future__ import annotations
 
@@ -181,7 +183,7 @@ def _labels(path: Path, n: int) -> np.ndarray:
 def _patients(root: Path, split: str, n: int, unit: str) -> np.ndarray:
     meta = root / file_name(split, "meta")
     if unit == "patch" or not meta.is_file():
-        return np.array([f"{split}_{i:06d}" for i in range(n)])
+        return patch_names(split, n)
     table = read_csv(meta)
     if "wsi" not in table.columns:
         raise DataError(f"{meta} has no 'wsi' column (columns: {list(table.columns)}); download the official meta "
@@ -192,11 +194,17 @@ def _patients(root: Path, split: str, n: int, unit: str) -> np.ndarray:
     return table["wsi"].astype(str).to_numpy()
 
 
+def patch_names(split: str, n: int) -> np.ndarray:
+    """The names of a split's patches: ``<split>_<row>``, the row 0-based and 6 digits."""
+    return np.array([f"{split}_{i:06d}" for i in range(n)])
+
+
 def read_split(root: Path, split: str, patients: str = "wsi") -> ImageSet:
     """One official split as an ImageSet with lazy images."""
     images = H5Images([root / file_name(split, "x")])
     labels = _labels(root / file_name(split, "y"), len(images))
-    return ImageSet(images, labels, _patients(root, split, len(images), patients), LABEL_NAMES, {"split": split})
+    return ImageSet(images, labels, _patients(root, split, len(images), patients), LABEL_NAMES, {"split": split},
+                    patch_names(split, len(images)))
 
 
 def _check_root(root: Path) -> None:
@@ -230,9 +238,9 @@ def load(root: Path, *, image_size: int, patients: str = "wsi", **options: Any) 
             "patient_unit": unit, "official_val": (len(train), len(train) + len(valid))}
     pool = ImageSet(H5Images([root / file_name("train", "x"), root / file_name("valid", "x")]),
                     np.concatenate([train.labels, valid.labels]), np.concatenate([train.patients, valid.patients]),
-                    LABEL_NAMES, meta)
+                    LABEL_NAMES, meta, np.concatenate([train.names, valid.names]))
     return DomainData(pool=pool, test=ImageSet(test.images, test.labels, test.patients, LABEL_NAMES,
-                                               {**meta, "official_val": None}))
+                                               {**meta, "official_val": None}, test.names))
 
 
 def verify(root: Path, *, checksums: bool = False, **options: Any) -> list[dict[str, Any]]:
