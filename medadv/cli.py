@@ -169,11 +169,12 @@ def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: s
     from medadv.book import parse_overrides, plan_units
     from medadv.grid import SlurmOptions, run_units
     from medadv.store import Store
+    from medadv.study import fuse
 
     options = SlurmOptions.from_params(parse_overrides(slurm)) if executor == "slurm" else None
     ok = True
     for root, units in plan_units(pages, profile, overrides, here=executor == "local").items():
-        report = run_units(units, Store(root), executor=executor, slurm=options)
+        report = run_units(fuse(units), Store(root), executor=executor, slurm=options)
         print(report.summary())
         ok = ok and report.ok
     return ok
