@@ -13,7 +13,7 @@ gradients do not underflow by 1/N); the attacks use only its sign or a normalise
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -344,14 +344,15 @@ def _targets(labels: np.ndarray, device: str | torch.device) -> Tensor:
     raise ValueError(f"labels must be int (N,) or float multi-hot (N, L), got {labels.dtype} of shape {labels.shape}")
 
 
-def craft(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, *, attack: str, eps: float, batch_size: int,
-          device: str | torch.device, image_size: int | None = None, seed: int = 0, progress: bool = True,
-          **params: Any) -> np.ndarray:
-    """Attack a whole image set batch by batch; return the perturbations x_adv − x as float16 N×C×H×W numpy.
+def craft_batches(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, *, attack: str, eps: float,
+                  batch_size: int, device: str | torch.device, image_size: int | None = None, seed: int = 0,
+                  progress: bool = True, **params: Any) -> Iterator[tuple[int, Tensor]]:
+    """Attack a whole image set batch by batch, yielding (first row, perturbations x_adv − x as a float32 N×C×H×W
+    tensor on ``device``): the caller decides what to keep (:func:`craft` keeps all of them in float16; a study's craft
+    unit quantises each batch and may score targets on it while it is on the device).
 
-    float16 keeps |delta| <= 0.03 to about 1.5e-5 (2^-16) and costs 2·C·H·W bytes per image (24.6 kB at 3×64×64,
-    301 kB at 3×224×224). Batch b uses seed derived from (seed, b): attacks with randomness (random start, DI) depend on
-    batch_size, deterministic ones do not. ``images_uint8_nhwc`` may be a lazy reader sliced per batch.
+    Batch b uses seed derived from (seed, b): attacks with randomness (random start, DI) depend on batch_size,
+    deterministic ones do not. ``images_uint8_nhwc`` may be a lazy reader sliced per batch.
     """
     if attack not in ATTACKS:
         raise ValueError(f"unknown attack {attack!r}; choose one of {sorted(ATTACKS)}")
@@ -360,20 +361,35 @@ def craft(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, *, attac
     n = len(labels)
     if len(images_uint8_nhwc) != n:
         raise ValueError(f"{len(images_uint8_nhwc)} images but {n} labels")
+    if n == 0:
+        raise ValueError("no images to attack")
     takes_seed = attack != "fgsm"
-    out: np.ndarray | None = None
     for b, i in enumerate(tqdm(range(0, n, batch_size), desc=f"{attack} eps={eps:g}", disable=not progress)):
         index = np.arange(i, min(i + batch_size, n))
         x = images_to_tensor(images_uint8_nhwc[index], device, image_size)
         y = _targets(np.asarray(labels)[index], device)
         extra = {"seed": int(np.random.SeedSequence([seed, b]).generate_state(1)[0])} if takes_seed else {}
         x_adv = run_attack(attack, model, x, y, eps=eps, **extra, **params)
-        delta = (x_adv - x).to(torch.float16).cpu().numpy()
+        yield i, (x_adv - x).float()
+
+
+def craft(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, *, attack: str, eps: float, batch_size: int,
+          device: str | torch.device, image_size: int | None = None, seed: int = 0, progress: bool = True,
+          **params: Any) -> np.ndarray:
+    """Attack a whole image set batch by batch (:func:`craft_batches`); return the perturbations x_adv − x as float16
+    N×C×H×W numpy.
+
+    float16 keeps |delta| <= 0.03 to about 1.5e-5 (2^-16) and costs 2·C·H·W bytes per image (24.6 kB at 3×64×64,
+    301 kB at 3×224×224); a study stores them in one byte per value (``medadv.perturbations``).
+    """
+    out: np.ndarray | None = None
+    for i, delta in craft_batches(model, images_uint8_nhwc, labels, attack=attack, eps=eps, batch_size=batch_size,
+                                  device=device, image_size=image_size, seed=seed, progress=progress, **params):
+        batch = delta.to(torch.float16).cpu().numpy()
         if out is None:
-            out = np.empty((n, *delta.shape[1:]), np.float16)
-        out[i:i + len(delta)] = delta
-    if out is None:
-        raise ValueError("no images to attack")
+            out = np.empty((len(labels), *batch.shape[1:]), np.float16)
+        out[i:i + len(batch)] = batch
+    assert out is not None  # craft_batches refuses an empty set
     return out
 
 

@@ -472,12 +472,14 @@ def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any],
     from medadv.paper import PAGE_CONDITIONS
     from medadv.study import Study
 
+    keep = keep_perturbations(profile, overrides)
     by_store: dict[str, dict[str, Any]] = {}
     for source in sources:
         if source.stem not in PAGE_CONDITIONS:
             continue
         names = page_parameter_names(source)
         cfg = page_config(source, profile, {k: v for k, v in overrides.items() if k in names})
+        cfg = cfg.replace(keep_perturbations=keep)
         if here:
             check_device_available(cfg.device)
         study = Study(cfg)
@@ -486,3 +488,13 @@ def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any],
             for unit in study.units(PAGE_CONDITIONS[source.stem](study, domain)):
                 units.setdefault(unit.key(), unit)
     return {root: list(units.values()) for root, units in by_store.items()}
+
+
+def keep_perturbations(profile: str, overrides: dict[str, Any]) -> bool:
+    """Whether a grid keeps every perturbation (``keep_perturbations`` of the profile or ``-p``). Pages do not declare
+    it: it says how crafts are stored, not what they compute, and pages find the scores either way."""
+    keep = overrides.get("keep_perturbations", profile_parameters(profile, params_dir=book_root() / "params").get(
+        "keep_perturbations", StudyConfig.keep_perturbations))
+    if not isinstance(keep, bool):
+        raise ConfigError(f"keep_perturbations must be true or false, got {keep!r}")
+    return keep

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--root", metavar="DIR", help=book_root_help)
     for p in (book, grid := sub.add_parser("grid", help="compute every unit the book's pages need, without pages")):
         p.add_argument("--executor", choices=["local", "slurm"], default="local" if p is book else None,
-                       required=p is grid, help="where units run: in this process or as Slurm job arrays")
+                       help="where units run: in this process or as Slurm job arrays" +
+                            (" (required unless --dry-run)" if p is grid else ""))
         p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                        help="Slurm option (partition, time_min, cpus_per_task, mem_gb, gpus_per_task, "
                             "array_parallelism, extra_sbatch); repeatable")
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                       help="override a parameter in every page that declares it")
     grid.add_argument("--root", metavar="DIR", help=book_root_help)
+    grid.add_argument("--dry-run", action="store_true",
+                      help="plan only: units per stage and domain, estimated GPU hours, store size and longest unit "
+                           "(the paper profile: its three domains at the authors' sizes); reads no data, runs nothing")
 
     store = sub.add_parser(
         "store", help="list, check or clean the artifact store",
@@ -169,11 +173,12 @@ def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: s
     from medadv.book import parse_overrides, plan_units
     from medadv.grid import SlurmOptions, run_units
     from medadv.store import Store
+    from medadv.study import fuse
 
     options = SlurmOptions.from_params(parse_overrides(slurm)) if executor == "slurm" else None
     ok = True
     for root, units in plan_units(pages, profile, overrides, here=executor == "local").items():
-        report = run_units(units, Store(root), executor=executor, slurm=options)
+        report = run_units(fuse(units), Store(root), executor=executor, slurm=options)
         print(report.summary())
         ok = ok and report.ok
     return ok
@@ -190,6 +195,13 @@ def _grid(args: argparse.Namespace) -> int:
     from medadv.book import parse_overrides
 
     pages = _pages(args.only)
+    if args.dry_run:
+        from medadv.estimate import dry_run
+
+        print(dry_run(args.profile, [p.stem for p in pages], parse_overrides(args.param)))
+        return 0
+    if args.executor is None:
+        raise ConfigError("medadv grid needs --executor local|slurm (or --dry-run to plan only)")
     return 0 if _compute_units(pages, args.profile, parse_overrides(args.param), args.executor, args.slurm) else 1
 
 

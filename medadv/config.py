@@ -91,6 +91,9 @@ class StudyConfig:
     eps_grid: tuple[float, ...] = (0.005, 0.01, 0.02, 0.03)
     pgd_steps: int = 20
     pgd_alpha: float = 0.005
+    # false: `medadv grid` scores each adversarial set's targets while crafting it and stores only the perturbations
+    # the book shows (the first 256 per set); true (small profiles): every perturbation, for pages to re-use
+    keep_perturbations: bool = True
     # statistics and execution
     n_boot: int = 200
     seed: int = 0

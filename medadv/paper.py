@@ -423,9 +423,8 @@ def show_tables(cells: pd.DataFrame, index: Sequence[str], columns: Sequence[str
 
 
 def perceptibility_rows(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
-    """PSNR, SSIM and norms of each surrogate's adversarial set (one row per surrogate, attack and eps)."""
-    from medadv.metrics import perceptibility
-
+    """PSNR, SSIM and norms of each surrogate's adversarial set (one row per surrogate, attack and eps), over its
+    stored perturbations (``Study.perceptibility``: ``n_images`` of them)."""
     rows = []
     seen = set()
     for c in conditions:
@@ -433,9 +432,7 @@ def perceptibility_rows(study: Study, conditions: Sequence[Condition]) -> pd.Dat
         if c.perturbation != "adversarial" or key in seen:
             continue
         seen.add(key)
-        test = study.test(c.surrogate.domain)
-        delta = study.delta(c.surrogate, c.attack, c.eps)
-        values = perceptibility(test.images, delta, image_size=study.data_spec(c.surrogate.domain).image_size)
+        values = study.perceptibility(c.surrogate, c.attack, c.eps)
         rows.append({"domain": c.surrogate.domain, "surrogate": c.surrogate.label(), "attack": c.attack,
                      "method": method(c), "eps": c.eps, **values})
     return pd.DataFrame(rows)

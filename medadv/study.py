@@ -5,14 +5,16 @@ and a copy index. Copy 2 of a configuration is trained independently of copy 1 (
 augmentation): it is the paper's "same architecture, init and data" surrogate, never the target itself (that pair is
 the white-box reference). A surrogate may also be an ``EnsembleSpec``: several trained models attacked together
 (mean logits); it is not a unit of its own, its members are. Adversarial sets are crafted once per surrogate, attack
-and eps on the fixed test set and reused for every target. Notebooks call ``Study`` methods and get DataFrames;
+and eps on the fixed test set and reused for every target: stored (one byte per value) where the profile keeps them,
+else scored for every target while they are in memory (``fuse``). Notebooks call ``Study`` methods and get DataFrames;
 nothing here plots.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -26,13 +28,18 @@ from medadv.config import StudyConfig
 from medadv.data import DataSpec, data_root, development_set, test_set
 from medadv.data import splits as split_lists
 from medadv.models import Classifier, ModelInfo, create_model
+from medadv.perturbations import CODES, Encoding, Perturbations, Stored, write_meta
 from medadv.store import Store, spec_key
 from medadv.device import resolve_device
 from medadv.train import AUGMENT_BY_DOMAIN, Execution, TrainSettings, predict, train
 
 # Bump a stage's version when its code changes what it computes: old store entries are then not reused.
-VERSIONS = {"train": "1", "craft": "1", "evaluate": "1"}
+# craft 2: perturbations stored in one byte per value (int8 on [-eps, eps]) instead of float16.
+VERSIONS = {"train": "1", "craft": "2", "evaluate": "1"}
+SHUFFLE_VERSION = "1"  # the craft version whose key seeds the shuffled control (CraftUnit.shuffle_seed)
 PERTURBATIONS = ("adversarial", "shuffled")
+PREDICT_BATCH = 256  # images per forward pass of an evaluation (a fused craft scores in the same batches)
+KEPT_IMAGES = 256  # perturbations a craft stores when the profile does not keep all (keep_perturbations: false)
 RESULT_COLUMNS = [
     "domain", "target_arch", "target_init", "target_data", "target_copy", "surrogate_arch", "surrogate_init",
     "surrogate_data", "surrogate_copy", "threat", "attack", "eps", "perturbation", "metric", "value", "ci_low",
@@ -247,20 +254,31 @@ class EnsembleUnit:
 @dataclass(frozen=True)
 class CraftUnit(StoredUnit):
     """Adversarial perturbations of the test set, crafted on one surrogate (a trained model or an ensemble of them):
-    ``delta.npy`` (float16, N×C×H×W)."""
+    ``delta.npy`` and ``delta.json`` (one byte per value for L∞ attacks, see ``medadv.perturbations``).
+
+    ``keep`` and ``targets`` say how the unit runs, not what it computes, so they are not part of its key (an
+    evaluation's key names this key whichever way it was computed, and pages find its scores either way):
+    ``keep=False`` stores only the first ``KEPT_IMAGES`` perturbations (the book's image strips and perceptibility
+    read these), and ``targets`` are evaluations scored while each chunk of perturbations is in memory (one forward
+    pass per target per batch) and stored under their own keys. ``done`` means the perturbations and every target's
+    scores are stored; a target added later re-crafts the set (same seed, same perturbations) to score it."""
 
     surrogate: TrainUnit | EnsembleUnit
     attack: str
     eps: float
     params: tuple[tuple[str, Any], ...] = ()
     batch_size: int = 64
+    keep: bool = True
+    targets: tuple[PredictUnit, ...] = ()
     stage: str = field(default="craft", init=False)
 
     def spec(self) -> dict[str, Any]:
         return {"surrogate": self.surrogate.key(), "attack": self.attack, "eps": self.eps, "params": dict(self.params)}
 
     def describe(self) -> str:
-        return f"craft {self.attack} eps={self.eps:g} on {self.surrogate.model.domain} {self.surrogate.model.label()}"
+        scored = f", scoring {len(self.targets)} evaluation(s)" if self.targets else ""
+        return (f"craft {self.attack} eps={self.eps:g} on {self.surrogate.model.domain} {self.surrogate.model.label()}"
+                f"{scored}")
 
     @property
     def lead(self) -> TrainUnit:
@@ -268,33 +286,100 @@ class CraftUnit(StoredUnit):
         ensemble's first member."""
         return self.surrogate.members[0]
 
-    def run(self, store: Store) -> Path:
-        def compute(out: Path) -> None:
-            model, lead = self.surrogate.load(store), self.lead
-            test = test_set(lead.data, lead.data_root)
-            delta = attacks.craft(
-                model, test.images, test.labels, attack=self.attack, eps=self.eps, batch_size=self.batch_size,
-                device=lead.run_device, image_size=lead.data.image_size, seed=lead.settings.seed,
-                progress=lead.progress, amp=lead.execution.amp, **dict(self.params),
-            )
-            np.save(out / "delta.npy", delta)
+    @property
+    def encoding(self) -> Encoding:
+        return Encoding.for_attack(self.eps, dict(self.params).get("norm", "linf"))
 
-        return self._get_or_compute(store, compute)
+    @property
+    def shuffle_seed(self) -> int:
+        """The seed of this set's shuffled control (per image: (seed, image index)), from the set's identity under
+        craft version 1: how perturbations are stored (version 2) does not redraw the control's permutations."""
+        return int(spec_key(self.stage, self.spec(), SHUFFLE_VERSION)[:8], 16)
+
+    def done(self, store: Store) -> bool:
+        return store.has(self.stage, self.key()) and all(t.done(store) for t in self.targets)
+
+    def run(self, store: Store) -> Path:
+        """Craft and store the perturbations (if the store lacks them) and score every target not yet stored."""
+        scored: dict[str, np.ndarray] = {}
+
+        def compute(out: Path) -> None:
+            scored.update(self.sweep(store, [t for t in self.targets if not t.done(store)], out))
+
+        path = self._get_or_compute(store, compute)
+        missing = [t for t in self.targets if t.key() not in scored and not t.done(store)]
+        if missing:  # the perturbations were stored before these targets were asked for: craft them again
+            scored.update(self.sweep(store, missing))
+        for target in self.targets:
+            if target.key() in scored:
+                target.put(store, scored[target.key()])
+        return path
+
+    def sweep(self, store: Store, targets: Sequence[PredictUnit], out: Path | None = None) -> dict[str, np.ndarray]:
+        """Craft the set chunk by chunk and score ``targets`` on each chunk; with ``out``, also write the stored
+        perturbations there (all, or the first ``KEPT_IMAGES`` when not ``keep``). Returns each target's scores.
+
+        A chunk is a whole number of attack batches (so each batch gets the seed it gets in any run) and of
+        ``PREDICT_BATCH`` (so a target sees exactly the batches ``PredictUnit`` gives it from the stored file: the
+        same scores, bit for bit on a CPU)."""
+        for t in targets:
+            if t.craft is None or t.craft.key() != self.key() or t.target.data != self.lead.data:
+                raise ValueError(f"{t.describe()} is not an evaluation of {self.describe()} on its test set")
+        model, lead, encoding = self.surrogate.load(store), self.lead, self.encoding
+        test = test_set(lead.data, lead.data_root)
+        n, kept = len(test), len(test) if self.keep else min(len(test), KEPT_IMAGES)
+        models = {t.target.key(): t.target.load(store) for t in targets}
+        scores: dict[str, list[np.ndarray]] = {t.key(): [] for t in targets}
+        step = math.lcm(self.batch_size, PREDICT_BATCH)
+        stored: np.ndarray | None = None
+        chunk: list[np.ndarray] = []
+        batches = attacks.craft_batches(
+            model, test.images, test.labels, attack=self.attack, eps=self.eps, batch_size=self.batch_size,
+            device=lead.run_device, image_size=lead.data.image_size, seed=lead.settings.seed, progress=lead.progress,
+            amp=lead.execution.amp, **dict(self.params),
+        )
+        for i, delta in batches:
+            chunk.append(encoding.encode(delta))
+            end = i + len(chunk[-1])
+            if end % step and end < n:
+                continue
+            codes, start = np.concatenate(chunk), end - sum(len(c) for c in chunk)
+            chunk = []
+            if out is not None and start < kept:
+                if stored is None:
+                    stored = np.lib.format.open_memmap(out / CODES, mode="w+", dtype=codes.dtype,
+                                                       shape=(kept, *codes.shape[1:]))
+                stored[start:min(end, kept)] = codes[:kept - start]
+            rows = test.subset(np.arange(start, end)).images
+            for t in targets:
+                view = Perturbations(codes, encoding, self.shuffle_seed if t.perturbation == "shuffled" else None,
+                                     start)
+                scores[t.key()].append(t.predict(models[t.target.key()], rows, view))
+        if out is not None:
+            assert stored is not None
+            stored.flush()
+            write_meta(out, encoding, n, stored.shape)
+            del stored
+        return {key: np.concatenate(parts) for key, parts in scores.items()}
+
+    def stored(self, store: Store) -> Stored:
+        """The stored perturbations (crafting them first if the store lacks them)."""
+        return Stored.read(self.run(store))
 
     def delta(self, store: Store, perturbation: str = "adversarial") -> np.ndarray:
-        """The perturbation as crafted, or its spatially shuffled control (same values, random pixel positions)."""
-        delta = np.load(self.run(store) / "delta.npy")
-        if perturbation == "adversarial":
-            return delta
-        if perturbation == "shuffled":
-            seed = int(self.key()[:8], 16)
-            return attacks.shuffle_perturbation(delta, seed=seed)
-        raise ValueError(f"unknown perturbation {perturbation!r}; allowed: {', '.join(PERTURBATIONS)}")
+        """The stored perturbations as crafted (float32; every test image's, or the first ``KEPT_IMAGES`` where the
+        profile did not keep all), or their spatially shuffled control (same values, random pixel positions)."""
+        if perturbation not in PERTURBATIONS:
+            raise ValueError(f"unknown perturbation {perturbation!r}; allowed: {', '.join(PERTURBATIONS)}")
+        return np.asarray(self.stored(store).view(self.shuffle_seed if perturbation == "shuffled" else None))
 
 
 @dataclass(frozen=True)
 class PredictUnit(StoredUnit):
-    """A target's scores on the clean test set (``craft=None``) or on a perturbed one: ``scores.npy``."""
+    """A target's scores on the clean test set (``craft=None``) or on a perturbed one: ``scores.npy``.
+
+    Its key is the same whether it is computed on its own (reading the craft's stored perturbations) or inside its
+    craft (``CraftUnit.targets``), and so are its scores."""
 
     target: TrainUnit
     craft: CraftUnit | None = None
@@ -309,19 +394,56 @@ class PredictUnit(StoredUnit):
         what = f"{self.craft.describe()} ({self.perturbation})" if self.craft else "clean"
         return f"predict {self.target.model.label()} on {what}"
 
+    def predict(self, model: Classifier, images: Any, perturbation: Any = None) -> np.ndarray:
+        """The target's scores on ``images`` (plus ``perturbation``), in batches of ``PREDICT_BATCH``."""
+        t = self.target
+        scores = predict(model, images, batch_size=PREDICT_BATCH, device=t.run_device, image_size=t.data.image_size,
+                         perturbation=perturbation, amp=t.execution.amp)
+        return scores.astype(np.float32)
+
     def run(self, store: Store) -> Path:
         def compute(out: Path) -> None:
-            model = self.target.load(store)
-            test = test_set(self.target.data, self.target.data_root)
-            delta = self.craft.delta(store, self.perturbation) if self.craft else None
-            scores = predict(model, test.images, batch_size=256, device=self.target.run_device,
-                             image_size=self.target.data.image_size, perturbation=delta, amp=self.target.execution.amp)
-            np.save(out / "scores.npy", scores.astype(np.float32))
+            np.save(out / "scores.npy", self._compute(store))
 
         return self._get_or_compute(store, compute)
 
+    def _compute(self, store: Store) -> np.ndarray:
+        if self.craft is None:
+            return self.predict(self.target.load(store), test_set(self.target.data, self.target.data_root).images)
+        stored = self.craft.stored(store)
+        if not stored.complete:  # the craft kept only some perturbations: craft them again (same seed, same values)
+            return self.craft.sweep(store, [self])[self.key()]
+        view = stored.view(self.craft.shuffle_seed if self.perturbation == "shuffled" else None)
+        return self.predict(self.target.load(store), test_set(self.target.data, self.target.data_root).images, view)
+
+    def put(self, store: Store, scores: np.ndarray) -> Path:
+        """Store scores computed elsewhere (inside the craft, ``CraftUnit.sweep``) under this unit's own key."""
+        return self._get_or_compute(store, lambda out: np.save(out / "scores.npy", scores.astype(np.float32)))
+
     def scores(self, store: Store) -> np.ndarray:
         return np.load(self.run(store) / "scores.npy")
+
+
+def fuse(units: Iterable[Any]) -> list[Any]:
+    """The units to run when crafts do not keep their perturbations: each such craft carries the evaluations of its
+    perturbations (``CraftUnit.targets``), which leave the evaluate stage; crafts that keep theirs, trainings and
+    clean evaluations are unchanged. Keys do not change, so what is stored is found either way."""
+    units = list(units)
+    inside: dict[str, dict[str, PredictUnit]] = {}
+    crafts: dict[str, CraftUnit] = {}
+    for unit in units:
+        if isinstance(unit, PredictUnit) and unit.craft is not None and not unit.craft.keep:
+            inside.setdefault(unit.craft.key(), {}).setdefault(unit.key(), unit)
+            crafts.setdefault(unit.craft.key(), unit.craft)
+    out: list[Any] = []
+    for unit in units:
+        if isinstance(unit, CraftUnit) and unit.key() in inside:
+            targets = {t.key(): t for t in unit.targets} | inside.pop(unit.key())
+            out.append(replace(unit, targets=tuple(targets.values())))
+        elif not (isinstance(unit, PredictUnit) and unit.craft is not None and unit.craft.key() in crafts):
+            out.append(unit)
+    out += [replace(crafts[key], targets=tuple(targets.values())) for key, targets in inside.items()]
+    return out
 
 
 @dataclass(frozen=True)
@@ -393,7 +515,7 @@ class Study:
 
     def craft_unit(self, surrogate: ModelSpec | EnsembleSpec, attack: str, eps: float) -> CraftUnit:
         return CraftUnit(self.surrogate_unit(surrogate), attack, float(eps), self.attack_params(attack),
-                         self.cfg.for_domain(surrogate.domain).batch_size)
+                         self.cfg.for_domain(surrogate.domain).batch_size, keep=self.cfg.keep_perturbations)
 
     def predict_unit(self, target: ModelSpec, condition: Condition | None = None) -> PredictUnit:
         if condition is None:
@@ -430,7 +552,19 @@ class Study:
 
     def delta(self, surrogate: ModelSpec | EnsembleSpec, attack: str, eps: float,
               perturbation: str = "adversarial") -> np.ndarray:
+        """The stored perturbations (float32, N×C×H×W): every test image's, or the first ``KEPT_IMAGES`` where the
+        profile does not keep them all (``keep_perturbations: false``)."""
         return self.craft_unit(surrogate, attack, eps).delta(self.store, perturbation)
+
+    def perceptibility(self, surrogate: ModelSpec | EnsembleSpec, attack: str, eps: float) -> dict[str, float]:
+        """Mean PSNR, SSIM, L∞ and L2 of the stored perturbations on their clean images (``n_images`` of them: the
+        whole test set, or the first ``KEPT_IMAGES`` where the profile does not keep them all)."""
+        craft = self.craft_unit(surrogate, attack, eps)
+        delta = craft.delta(self.store)
+        test = self.test(surrogate.domain)
+        images = test.images if len(delta) == len(test) else test.subset(np.arange(len(delta))).images
+        values = metrics.perceptibility(images, delta, image_size=craft.lead.data.image_size)
+        return {**values, "n_images": len(delta)}
 
     # statistics ---------------------------------------------------------------------------------------------
     def _boot(self, domain: str) -> dict[str, Any]:

@@ -308,10 +308,16 @@ def test_course_and_reproduce_tables(quick_book):
     assert counts.loc["t3_pretraining", "train"] == 3 * 8 and counts.loc["t3_pretraining", "craft"] == 3 * 16
     profiles = pd.read_csv(build / "results" / "reproduce-profiles.csv")
     assert {"quick", "default", "paper"} <= set(profiles.profile)
-    hours = pd.read_csv(build / "results" / "reproduce-gpu-hours.csv").set_index("stage")
-    assert list(hours.units) == [*book[["train", "craft", "evaluate"]], book.total]
-    assert hours.loc["total", "gpu_hours"] == pytest.approx(hours.gpu_hours.iloc[:3].sum())
-    assert hours.loc["train", "gpu_hours"] > hours.loc["evaluate", "gpu_hours"] > 0
+    hours = pd.read_csv(build / "results" / "reproduce-gpu-hours.csv").set_index(["domain", "stage"])
+    assert {"ophthalmology", "radiology", "pathology"} < set(hours.index.get_level_values("domain"))  # and "all"
+    stages = hours.drop(index="total", level="stage")
+    assert hours.loc[("all", "total"), "gpu_hours"] == pytest.approx(stages.gpu_hours.sum())
+    assert hours.loc[("all", "total"), "units"] == stages.units.sum() >= book.total
+    assert hours.loc[("all", "total"), "store_gb"] < 1000  # the paper's three domains in under a terabyte
+    for domain in ("ophthalmology", "radiology", "pathology"):
+        assert hours.loc[(domain, "train"), "gpu_hours"] > hours.loc[(domain, "evaluate"), "gpu_hours"] > 0
+    per_image = pd.read_csv(build / "results" / "reproduce-per-image.csv")
+    assert set(per_image.domain) == {"ophthalmology", "radiology", "pathology"} and (per_image.forward_ms > 0).all()
 
 
 @pytest.mark.slow
