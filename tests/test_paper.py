@@ -343,3 +343,13 @@ def test_methods_tables_say_why_the_build_departs_and_which_training_settings_ar
     assert choices.loc["epochs, ImageNet / random init", "this build"] == "1 / 8"
     assert choices.loc["augmentation", "this build"] == "pathology: flips"
     assert choices.why.str.startswith("our choice: ").all() and (choices.paper == pages.NOT_IN_AUTHORS_CODE).all()
+
+
+def test_the_shipped_sweeps_record_reads():
+    from medadv.book import ROOT
+
+    sweeps, meta = pages.sweeps_table(ROOT / "book" / "sweeps.yaml")
+    assert len(sweeps) >= 1 and {"run", "domain", "random_transfer"} <= set(sweeps.columns)
+    assert all(sweeps.domain.isin(["ophthalmology", "radiology", "pathology"])) and meta.get("hardware")
+    empty, _ = pages.sweeps_table(ROOT / "book" / "no-such-file.yaml")
+    assert empty.empty
