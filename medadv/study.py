@@ -35,6 +35,7 @@ from medadv.train import AUGMENT_BY_DOMAIN, Execution, TrainSettings, predict, t
 # Bump a stage's version when its code changes what it computes: old store entries are then not reused.
 # craft 2: perturbations stored in one byte per value (int8 on [-eps, eps]) instead of float16.
 VERSIONS = {"train": "1", "craft": "2", "evaluate": "1"}
+SHUFFLE_VERSION = "1"  # the craft version whose key seeds the shuffled control (CraftUnit.shuffle_seed)
 PERTURBATIONS = ("adversarial", "shuffled")
 PREDICT_BATCH = 256  # images per forward pass of an evaluation (a fused craft scores in the same batches)
 KEPT_IMAGES = 256  # perturbations a craft stores when the profile does not keep all (keep_perturbations: false)
@@ -281,8 +282,9 @@ class CraftUnit(StoredUnit):
 
     @property
     def shuffle_seed(self) -> int:
-        """The seed of this set's shuffled control (per image: (seed, image index))."""
-        return int(self.key()[:8], 16)
+        """The seed of this set's shuffled control (per image: (seed, image index)), from the set's identity under
+        craft version 1: how perturbations are stored (version 2) does not redraw the control's permutations."""
+        return int(spec_key(self.stage, self.spec(), SHUFFLE_VERSION)[:8], 16)
 
     def done(self, store: Store) -> bool:
         return store.has(self.stage, self.key()) and all(t.done(store) for t in self.targets)
