@@ -85,17 +85,15 @@ def rate(arch: str, measured: Mapping[str, Rate] | None = None) -> Rate:
     return Rate(*TRAIN_IMAGES_PER_S[arch])
 
 
-def domain_of(unit: Any) -> str:
-    """The domain a train, craft or evaluate unit works in."""
+def data_of(unit: Any) -> Any:
+    """The data (``DataSpec``) a train, craft or evaluate unit works on."""
     if unit.stage == "train":
-        return unit.model.domain
-    if unit.stage == "craft":
-        return unit.lead.model.domain
-    return unit.target.model.domain
+        return unit.data
+    return unit.lead.data if unit.stage == "craft" else unit.target.data
 
 
-def _data(unit: Any) -> Any:
-    return {"train": lambda u: u.data, "craft": lambda u: u.lead.data, "evaluate": lambda u: u.target.data}[unit.stage](unit)
+def domain_of(unit: Any) -> str:
+    return data_of(unit).domain
 
 
 def unit_seconds(unit: Any, measured: Mapping[str, Rate] | None = None) -> float:
@@ -135,7 +133,7 @@ def unit_bytes(unit: Any) -> float:
     """Estimated size of one unit in the store."""
     if unit.stage == "train":
         return 4e6 * PARAMS_M.get(unit.model.arch, 25.0)
-    data = _data(unit)
+    data = data_of(unit)
     if unit.stage == "craft":
         values = CHANNELS.get(data.domain, 3) * data.image_size**2
         return float(unit.encoding.bytes_per_value * values * stored_images(unit))
