@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from medadv.data.base import ImageSet
 from medadv.device import amp_dtype, autocast, grad_scaler
 from medadv.models import create_model
-from medadv.train import Execution, TrainSettings, train
+from medadv.train import Execution, TrainSettings, compiled, train
 
 
 def _data(n: int, size: int, seed: int = 0) -> ImageSet:
@@ -43,7 +43,7 @@ def _plain(arch: str, data: ImageSet, val: ImageSet, batch_size: int, epochs: in
     model = create_model(arch, "random", 2, seed=0).to(device)
     if execution.channels_last:
         model.to(memory_format=torch.channels_last)
-    forward = torch.compile(model) if execution.compile else model
+    forward = compiled(model) if execution.compile else model
     dtype = amp_dtype(device, execution.amp)
     scaler = grad_scaler(device, dtype)
     x_all, x_val = _as_tensor(data, device, execution.channels_last), _as_tensor(val, device, execution.channels_last)

@@ -7,8 +7,9 @@ it). The work of a unit is counted in image passes (a training image once per ep
 attack step is a forward and a backward pass, like a training step; an evaluation is one forward), and turned into
 seconds with the training images/s that timm measured for the architecture on one GPU, scaled by the pixel count.
 This is an estimate to plan with (small images use a GPU less efficiently, so it errs low for them; early stopping
-makes trainings shorter), not a measurement: ``measured`` replaces a reference rate with your own
-(``medadv bench train``).
+makes trainings shorter), not a measurement. Where ``MEASURED_H200`` holds an architecture at a size (the paper's,
+measured on an H200), that rate is used as it is, and an attack step at its measured PGD rate; ``measured`` replaces
+either with your own (``medadv bench train``).
 
 Store size: float32 weights per model; perturbations at one byte per value (two for a non-L∞ attack,
 ``medadv.perturbations``), every test image's where the profile keeps them, else the first ``KEPT_IMAGES`` per set;
@@ -74,15 +75,47 @@ class Rate:
         return self.images_per_s * (self.image_size / image_size) ** 2
 
 
-def rate(arch: str, measured: Mapping[str, Rate] | None = None) -> Rate:
+#: Measured on one NVIDIA H200 (bfloat16 AMP, channels_last, torch 2.11, timm 1.0.29) by ``bash scripts/gpu_check.sh``
+#: on 2026-11-30, one run, at the paper profile's sizes and batch sizes (64 at 96 px, 32 at 224, 16 at 512):
+#: (architecture, image size) -> (training images/s of medadv's loop, PGD image-steps/s at batch 32). Small images use
+#: the GPU far below what pixel-count scaling of the reference says (inception_v3 at 96 px: 1,160/s measured, 5,840/s
+#: scaled), large ones above it (at 512 px: 438/s measured, 205/s scaled); hence measured rates where they exist.
+MEASURED_GPU = "NVIDIA H200 (bf16 AMP, torch 2.11; scripts/gpu_check.sh, 2026-11-30)"
+MEASURED_H200: dict[tuple[str, int], tuple[float, float]] = {
+    ("inception_v3", 96): (1159.9, 320 / 0.253), ("densenet121", 96): (818.9, 320 / 0.302),
+    ("inception_v3", 224): (779.7, 320 / 0.271), ("densenet121", 224): (439.1, 320 / 0.334),
+    ("inception_v3", 512): (438.4, 320 / 0.524), ("densenet121", 512): (290.9, 320 / 0.824),
+}
+
+
+def rate(arch: str, measured: Mapping[str, Rate] | None = None, image_size: int | None = None) -> Rate:
+    """Training throughput of ``arch``: yours (``measured``), else the H200's at exactly ``image_size`` where
+    ``MEASURED_H200`` has it, else the timm reference (to be scaled by pixel count)."""
     if measured and arch in measured:
         return measured[arch]
+    if (arch, image_size) in MEASURED_H200:
+        return Rate(MEASURED_H200[arch, image_size][0], image_size)  # type: ignore[arg-type]
     if arch not in TRAIN_IMAGES_PER_S:
         raise KeyError(
             f"no reference GPU throughput for {arch!r} (known: {', '.join(TRAIN_IMAGES_PER_S)}); "
             f"pass measured={{'{arch}': Rate(images_per_s, image_size)}} from `medadv bench train` on your GPU"
         )
     return Rate(*TRAIN_IMAGES_PER_S[arch])
+
+
+def attack_steps_per_s(arch: str, image_size: int, measured: Mapping[str, Rate] | None = None) -> float:
+    """Image-steps/s of an attack: measured PGD where ``MEASURED_H200`` has it (and no rate of yours overrides it),
+    else a training step's (a forward and a backward pass, like an attack step)."""
+    if not (measured and arch in measured) and (arch, image_size) in MEASURED_H200:
+        return MEASURED_H200[arch, image_size][1]
+    return rate(arch, measured, image_size).at(image_size)
+
+
+def source_of(arch: str, image_size: int, measured: Mapping[str, Rate] | None = None) -> str:
+    """Where an architecture's rate at a size comes from: yours, the H200's, or the scaled reference."""
+    if measured and arch in measured:
+        return "measured (yours)"
+    return "measured, H200" if (arch, image_size) in MEASURED_H200 else "scaled, timm RTX 3090"
 
 
 def data_of(unit: Any) -> Any:
@@ -104,15 +137,15 @@ def unit_seconds(unit: Any, measured: Mapping[str, Rate] | None = None) -> float
         name = unit.model.data
         size = data.n_dev * DEV_FRACTION.get(name, 1.0)
         passes = settings.epochs * size * ((1 - data.val_fraction) + data.val_fraction * FORWARD_SHARE)
-        return passes / rate(unit.model.arch, measured).at(data.image_size)
+        return passes / rate(unit.model.arch, measured, data.image_size).at(data.image_size)
     if unit.stage == "craft":
         steps = 1 if unit.attack == "fgsm" else int(dict(unit.params).get("steps", 10))
         data = unit.lead.data
-        return sum(data.n_test * steps / rate(m.model.arch, measured).at(data.image_size)
+        return sum(data.n_test * steps / attack_steps_per_s(m.model.arch, data.image_size, measured)
                    for m in unit.surrogate.members)
     if unit.stage == "evaluate":
         data = unit.target.data
-        return data.n_test * FORWARD_SHARE / rate(unit.target.model.arch, measured).at(data.image_size)
+        return data.n_test * FORWARD_SHARE / rate(unit.target.model.arch, measured, data.image_size).at(data.image_size)
     raise ValueError(f"unknown stage {unit.stage!r}")
 
 
@@ -175,19 +208,17 @@ def gpu_hours(units: Iterable[Any], measured: Mapping[str, Rate] | None = None, 
 
 def per_image_times(units: Iterable[Any], measured: Mapping[str, Rate] | None = None) -> pd.DataFrame:
     """The per-image GPU times an estimate rests on, per domain and architecture: a training image (forward and
-    backward; an attack step costs the same) and a forward pass, at the domain's resolution, and their source."""
+    backward), an attack step and a forward pass, at the domain's resolution, and their source."""
     seen: dict[tuple[str, str, int], None] = {}
     for unit in units:
         if unit.stage == "train":
             seen[(unit.model.domain, unit.model.arch, unit.data.image_size)] = None
     rows = []
     for domain, arch, size in seen:
-        r = rate(arch, measured)
-        step_ms = 1000 / r.at(size)
-        rows.append({"domain": domain, "arch": arch, "image_size": size, "train_or_attack_step_ms": step_ms,
-                     "forward_ms": step_ms * FORWARD_SHARE,
-                     "from": f"{r.images_per_s:g}/s at {r.image_size} px, "
-                             f"{'measured' if measured and arch in measured else 'timm RTX 3090'}"})
+        train_ms = 1000 / rate(arch, measured, size).at(size)
+        rows.append({"domain": domain, "arch": arch, "image_size": size, "train_ms": train_ms,
+                     "attack_step_ms": 1000 / attack_steps_per_s(arch, size, measured),
+                     "forward_ms": train_ms * FORWARD_SHARE, "from": source_of(arch, size, measured)})
     return pd.DataFrame(rows)
 
 
@@ -256,9 +287,10 @@ def dry_run(profile: str, pages: Sequence[str] | None = None, overrides: Mapping
     shown = table.rename(columns={"gpu_hours": "GPU hours", "longest_unit_min": "longest unit (min)",
                                   "store_gb": "store (GB)"})
     lines += ["", shown.to_string(index=False, float_format=lambda v: f"{v:,.1f}"), ""]
-    lines.append(f"GPU hours: each unit's image passes at the training throughput timm published for the architecture "
-                 f"on one {REFERENCE_GPU} GPU ({REFERENCE_SOURCE}), scaled by pixel count: scaled, not measured on "
-                 "a data-centre GPU (none was at hand; `medadv bench train` on yours gives the rates to pass as "
-                 "measured=). Per-image times:")
+    lines.append(f"GPU hours: each unit's image passes at the rates measured on one {MEASURED_GPU} where the table "
+                 f"below says 'measured, H200' (the paper's architectures at its sizes); elsewhere the training "
+                 f"throughput timm published on one {REFERENCE_GPU} GPU ({REFERENCE_SOURCE}), scaled by pixel count "
+                 "(scaled, not measured). `medadv bench train` on your GPU gives rates to pass as measured=. "
+                 "Per-image times:")
     lines.append(per_image_times(units, measured).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return "\n".join(lines)

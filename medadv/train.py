@@ -161,6 +161,14 @@ def _rng_state(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor
     return {name: g.get_state() for name, g in generators.items()}
 
 
+def compiled(model: torch.nn.Module) -> torch.nn.Module:
+    """``torch.compile`` with static shapes: a dynamic batch dimension plus channels_last feature maps of 1 x 1 (small
+    images, e.g. inception_v3 at 96 px) makes inductor's convolution backward fail its stride check (measured on an
+    H200 with torch 2.11: resnet10t at 32 px fails with dynamic shapes, runs with ``dynamic=False``; pytorch/pytorch
+    #171622). Static shapes cost one more compilation, for the last, smaller batch of an epoch."""
+    return torch.compile(model, dynamic=False)
+
+
 def train(
     model: nn.Module,
     train_set: ImageSet,
@@ -187,7 +195,7 @@ def train(
     model.to(device)
     if execution.channels_last:
         model.to(memory_format=torch.channels_last)
-    forward = torch.compile(model) if execution.compile else model
+    forward = compiled(model) if execution.compile else model
     generators = {
         "order": torch.Generator().manual_seed(settings.seed),
         "augment": torch.Generator().manual_seed(settings.seed + 1),

@@ -102,4 +102,17 @@ def test_grid_dry_run_prints_the_three_domain_estimate(capsys):
         assert any(line.split()[:2] == [domain, "train"] for line in out.splitlines()), domain
     total = [line.split() for line in out.splitlines() if line.split()[:2] == ["all", "total"]]
     assert len(total) == 1 and float(total[0][-1].replace(",", "")) < 1000  # store GB
-    assert "scaled, not measured" in out and "train_or_attack_step_ms" in out and "keep_perturbations: false" in out
+    assert "measured, H200" in out and "attack_step_ms" in out and "keep_perturbations: false" in out
+
+
+def test_measured_h200_rates_replace_the_scaled_reference_at_their_sizes():
+    from medadv.estimate import MEASURED_H200, attack_steps_per_s, source_of
+
+    assert rate("inception_v3", image_size=96).at(96) == MEASURED_H200["inception_v3", 96][0]  # not 602 * (299/96)^2
+    assert rate("inception_v3", image_size=128).at(128) == pytest.approx(602.3 * (299 / 128) ** 2)  # no measurement
+    assert attack_steps_per_s("densenet121", 512) == pytest.approx(320 / 0.824)
+    assert attack_steps_per_s("densenet121", 512, MEASURED) == pytest.approx(448.0 * (224 / 512) ** 2)  # yours first
+    assert source_of("densenet121", 224) == "measured, H200" and source_of("densenet121", 224, MEASURED) == "measured (yours)"
+    pgd = CraftUnit(TrainUnit(ModelSpec("pathology", "densenet121", "random"), DataSpec("synthetic", "pathology", 224,
+                    n_dev=100, n_test=320, val_fraction=0.1, seed=0), TrainSettings(epochs=1)), "pgd", 0.01, params=(("steps", 10),))
+    assert unit_seconds(pgd) == pytest.approx(0.334 * 10)  # 320 images x 10 steps at the measured batch time
