@@ -171,7 +171,8 @@ def _book(args: argparse.Namespace) -> int:
 def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: str, slurm: list[str]) -> bool:
     """Plan every unit of the pages and run them stage by stage; True when none failed."""
     from medadv.book import parse_overrides, plan_units
-    from medadv.grid import SlurmOptions, run_units
+    from medadv.grid import run_units
+    from medadv.slurm import SlurmOptions
     from medadv.store import Store
     from medadv.study import fuse
 
