@@ -20,17 +20,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 from scipy import ndimage, special, stats
 from tqdm.auto import tqdm
 
-from medadv.data.base import ImageSet
+from medadv.data.base import DomainData, ImageSet
+from medadv.data.registry import data_root
 from medadv.store import atomic_write_bytes
 
 DOMAINS: tuple[str, ...] = ("ophthalmology", "radiology", "pathology")
@@ -559,11 +559,6 @@ def generate(domain: str, n: int, size: int, *, seed: int, source: str = "a", se
     return ImageSet(images, labels, patients, label_names, meta)
 
 
-def _default_cache_dir() -> Path:
-    root = os.environ.get("MEDADV_DATA")
-    return Path(root) / "synthetic" if root else Path.home() / ".cache" / "medadv" / "data" / "synthetic"
-
-
 def _digest(images: np.ndarray, labels: np.ndarray) -> str:
     return hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
 
@@ -585,7 +580,7 @@ def _read(path: Path, expect: dict) -> ImageSet:
     return ImageSet(images, labels, patients.astype(str), names, meta)
 
 
-def load(
+def cached(
     domain: str,
     n: int,
     size: int,
@@ -602,7 +597,7 @@ def load(
     """
     _check(domain, n, size, seed, source)
     sep = DEFAULT_SEP[domain] if sep is None else float(sep)
-    root = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache_dir()
+    root = Path(cache_dir).expanduser() if cache_dir is not None else data_root("synthetic")
     path = root / f"{domain}-{source}-n{int(n)}-px{int(size)}-seed{int(seed)}-sep{sep:g}-v{VERSION}.npz"
     expect = {"generator": "medadv.data.synthetic", "version": VERSION, "domain": domain, "source": source,
               "seed": int(seed), "size": int(size), "sep": sep, "n": int(n)}
@@ -619,3 +614,41 @@ def load(
              digest=np.array(_digest(data.images, data.labels)))
     atomic_write_bytes(path, buf.getvalue())
     return data
+
+
+# The test set and the other-source pools are drawn under other seeds than the development pool, so they hold other
+# patients; the offsets are primes, far apart, so that no study seed's test set is another seed's pool.
+TEST_SEED_OFFSET = 7919
+SOURCE_SEED_OFFSET = 104729
+
+
+class _SourcePools(Mapping[str, ImageSet]):
+    """A pool of every source, drawn when first asked for (most studies use none)."""
+
+    def __init__(self, draw: Callable[[str], ImageSet]) -> None:
+        self._draw, self._pools = draw, {}
+
+    def __getitem__(self, source: str) -> ImageSet:
+        if source not in SOURCES:
+            raise KeyError(source)
+        if source not in self._pools:
+            self._pools[source] = self._draw(source)
+        return self._pools[source]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SOURCES)
+
+    def __len__(self) -> int:
+        return len(SOURCES)
+
+
+def load(root: Path, *, image_size: int, domain: str, n_dev: int, n_test: int, seed: int, sep: float | None = None,
+         cache_dir: str | Path | None = None) -> DomainData:
+    """The generated data set as a domain: a pool of ``2 * n_dev`` images (the paper's d1 and d2) and ``n_test`` test
+    images of source "a", and a pool of ``n_dev`` images of every source (``source:<name>``), cached in ``root``."""
+    cache = root if cache_dir is None else cache_dir
+    pool = cached(domain, 2 * n_dev, image_size, seed=seed, sep=sep, cache_dir=cache)
+    test = cached(domain, n_test, image_size, seed=seed + TEST_SEED_OFFSET, sep=sep, cache_dir=cache)
+    sources = _SourcePools(lambda source: cached(domain, n_dev, image_size, seed=seed + SOURCE_SEED_OFFSET,
+                                                 source=source, sep=sep, cache_dir=cache))
+    return DomainData(pool, test, sources)
