@@ -1,4 +1,5 @@
 """The data sets on disk (the registry's, ``medadv.data.registry``): where each is looked for, how to get it, and the
+``medadv data list|prepare|verify`` commands.
 
 Data sets live in ``$MEDADV_DATA/<name>/`` (default ``~/.cache/medadv/data/<name>``; ``--data-root DIR`` or
 ``data_root=`` replaces ``$MEDADV_DATA``), in the layout in which each is distributed. ``prepare`` downloads what has
