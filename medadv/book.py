@@ -30,9 +30,9 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
-from medadv.config import (STUDY_WIDE_KEYS, ConfigError, StudyConfig, check_archs, check_device_available,
-                           merge_parameters, profile_parameters)
-from medadv.store import Store, atomic_write_bytes, is_url
+from medadv.config import (STUDY_WIDE_KEYS, ConfigError, StudyConfig, check_device_available, keep_perturbations,
+                           parameter_names, parse_overrides, profile_parameters, resolve_parameters, resolve_store)
+from medadv.store import Store, atomic_write_bytes
 
 BOOK_ENV = "MEDADV_BOOK_ROOT"  # set by ``--root DIR``; kernels inherit it
 PACKAGE = Path(__file__).resolve().parent
@@ -131,42 +131,9 @@ def declared_parameters(source: Path) -> dict[str, Any]:
     return {}
 
 
-def page_parameter_names(source: Path) -> set[str]:
-    """The parameters a page takes: its parameters cell's, and the study-wide settings (``STUDY_WIDE_KEYS``: the data
-    and how models train), which every page that builds a study runs with alike."""
-    declared = set(declared_parameters(source))
-    return declared | set(STUDY_WIDE_KEYS) if declared & StudyConfig.keys() else declared
-
-
-def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
-    """``key=value`` strings, values parsed as YAML (``eps=0.02``, ``archs=[resnet18]``, ``eps=2/255``)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"-p {pair!r}: expected key=value")
-        key, raw = pair.split("=", 1)
-        try:
-            out[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise ConfigError(f"-p {pair!r}: the value is not valid YAML") from None
-    return out
-
-
-def notebook_parameters(source: Path, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Profile, then per-notebook file, then overrides: validated, restricted to the notebook's own parameters."""
-    return _validated_parameters(source, profile, overrides)[0]
-
-
 def page_config(source: Path, profile: str, overrides: dict[str, Any]) -> StudyConfig:
     """The StudyConfig a page will run with (its defaults, then the profile, then overrides)."""
     return _validated_parameters(source, profile, overrides)[1]
-
-
-def resolve_store(store: str, root: Path) -> str:
-    """A store location as pages use it: a URL or absolute path as given, a relative path from the book root."""
-    if is_url(store) or Path(store).expanduser().is_absolute():
-        return store
-    return str(root / store)
 
 
 def profile_store(profile: str) -> str:
@@ -176,26 +143,7 @@ def profile_store(profile: str) -> str:
 
 
 def _validated_parameters(source: Path, profile: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], StudyConfig]:
-    root = book_root(source.parent)
-    declared = declared_parameters(source)
-    names = page_parameter_names(source)
-    profile_values = profile_parameters(profile, source.stem, params_dir=root / "params")
-    unknown = sorted(set(profile_values) - StudyConfig.keys() - set(declared))
-    if unknown:
-        raise ConfigError(f"profile {profile!r} sets unknown parameter(s) {', '.join(unknown)}; "
-                          f"allowed: {', '.join(sorted(StudyConfig.keys()))}")
-    not_declared = sorted(set(overrides) - names)
-    if not_declared:
-        raise ConfigError(f"{source.name} has no parameter {', '.join(not_declared)}; "
-                          f"its parameters: {', '.join(declared)}")
-    params = merge_parameters({k: v for k, v in profile_values.items() if k in names}, overrides)
-    if isinstance(params.get("store"), str):  # pages execute in book/: anchor relative stores to the book root
-        params["store"] = resolve_store(params["store"], root)
-    merged = {**declared, **params}
-    cfg = StudyConfig.from_mapping({k: v for k, v in merged.items() if k in StudyConfig.keys()})  # bad values
-    if "archs" in declared:
-        check_archs(cfg.archs)
-    return params, cfg
+    return resolve_parameters(declared_parameters(source), profile, source.stem, overrides, book_root(source.parent))
 
 
 def library_fingerprint() -> str:
@@ -341,7 +289,8 @@ def run_pages(sources: Iterable[Path], *, profile: str, overrides: dict[str, Any
     page stops the pages not yet started; the running ones finish (their results stay valid) before the error.
     """
     overrides = overrides or {}
-    work = [(source, {k: v for k, v in overrides.items() if k in page_parameter_names(source)}) for source in sources]
+    work = [(source, {k: v for k, v in overrides.items() if k in parameter_names(declared_parameters(source))})
+            for source in sources]
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1 (got {jobs})")
     if jobs == 1 or len(work) <= 1:
@@ -472,12 +421,12 @@ def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any],
     from medadv.paper import PAGE_CONDITIONS
     from medadv.study import Study
 
-    keep = keep_perturbations(profile, overrides)
+    keep = keep_perturbations(profile, overrides, book_root() / "params")
     by_store: dict[str, dict[str, Any]] = {}
     for source in sources:
         if source.stem not in PAGE_CONDITIONS:
             continue
-        names = page_parameter_names(source)
+        names = parameter_names(declared_parameters(source))
         cfg = page_config(source, profile, {k: v for k, v in overrides.items() if k in names})
         cfg = cfg.replace(keep_perturbations=keep)
         if here:
@@ -488,13 +437,3 @@ def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any],
             for unit in study.units(PAGE_CONDITIONS[source.stem](study, domain)):
                 units.setdefault(unit.key(), unit)
     return {root: list(units.values()) for root, units in by_store.items()}
-
-
-def keep_perturbations(profile: str, overrides: dict[str, Any]) -> bool:
-    """Whether a grid keeps every perturbation (``keep_perturbations`` of the profile or ``-p``). Pages do not declare
-    it: it says how crafts are stored, not what they compute, and pages find the scores either way."""
-    keep = overrides.get("keep_perturbations", profile_parameters(profile, params_dir=book_root() / "params").get(
-        "keep_perturbations", StudyConfig.keep_perturbations))
-    if not isinstance(keep, bool):
-        raise ConfigError(f"keep_perturbations must be true or false, got {keep!r}")
-    return keep

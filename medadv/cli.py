@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from medadv.book import BOOK_ENV, NotebookError
 from medadv.config import ConfigError
+from medadv.data.catalog import add_data_parser
 
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError,)
 STORE_HELP = ("-p store=PATH|URL sets the store (default: the profile's store:, a relative path from the book root; "
@@ -124,17 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=["attacks", "train"])
     bench.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark (see its --help)")
 
-    try:
-        from medadv.data.catalog import add_data_parser
-    except ImportError:  # pragma: no cover - the data catalog is part of the package
-        pass
-    else:
-        add_data_parser(sub)
+    add_data_parser(sub)
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
-    from medadv.book import parse_overrides, resolve_notebook, run_notebook
+    from medadv.book import resolve_notebook, run_notebook
+    from medadv.config import parse_overrides
 
     source = resolve_notebook(args.notebook)
     result = run_notebook(source, profile=args.profile, overrides=parse_overrides(args.param), output=args.output,
@@ -147,7 +144,8 @@ def _run(args: argparse.Namespace) -> int:
 def _book(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from medadv.book import build_html, default_jobs, parse_overrides, run_pages
+    from medadv.book import build_html, default_jobs, run_pages
+    from medadv.config import parse_overrides
 
     overrides = parse_overrides(args.param)
     pages = _pages(args.only)
@@ -170,8 +168,10 @@ def _book(args: argparse.Namespace) -> int:
 
 def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: str, slurm: list[str]) -> bool:
     """Plan every unit of the pages and run them stage by stage; True when none failed."""
-    from medadv.book import parse_overrides, plan_units
-    from medadv.grid import SlurmOptions, run_units
+    from medadv.book import plan_units
+    from medadv.config import parse_overrides
+    from medadv.grid import run_units
+    from medadv.slurm import SlurmOptions
     from medadv.store import Store
     from medadv.study import fuse
 
@@ -192,7 +192,7 @@ def _pages(only: list[str] | None) -> list[Path]:
 
 
 def _grid(args: argparse.Namespace) -> int:
-    from medadv.book import parse_overrides
+    from medadv.config import parse_overrides
 
     pages = _pages(args.only)
     if args.dry_run:

@@ -7,15 +7,14 @@ is allowed, before any minute of training is spent.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
-from medadv.store import DEFAULT_ROOT
+from medadv.store import DEFAULT_ROOT, is_url
 
 
 class ConfigError(ValueError):
@@ -323,6 +322,69 @@ def merge_parameters(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[st
     return out
 
 
+def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """``key=value`` strings, values parsed as YAML (``eps=0.02``, ``archs=[resnet18]``, ``eps=2/255``)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"-p {pair!r}: expected key=value")
+        key, raw = pair.split("=", 1)
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"-p {pair!r}: the value is not valid YAML") from None
+    return out
+
+
+def parameter_names(declared: Iterable[str]) -> set[str]:
+    """The parameters a page takes: those it declares, and the study-wide settings (``STUDY_WIDE_KEYS``: the data
+    and how models train) when it builds a study, as every such page runs with them alike."""
+    declared = set(declared)
+    return declared | set(STUDY_WIDE_KEYS) if declared & StudyConfig.keys() else declared
+
+
+def resolve_store(store: str, root: Path) -> str:
+    """A store location as pages use it: a URL or absolute path as given, a relative path from the book root."""
+    if is_url(store) or Path(store).expanduser().is_absolute():
+        return store
+    return str(root / store)
+
+
+def resolve_parameters(declared: Mapping[str, Any], profile: str, page: str, overrides: Mapping[str, Any],
+                       root: Path) -> tuple[dict[str, Any], StudyConfig]:
+    """A page's parameters: the profile, then the page's own file, then the overrides (``-p``), restricted to what the
+    page takes and validated before any compute; with the ``StudyConfig`` it will run with (its ``declared`` defaults
+    under them). ``root`` is the book's folder: its ``params/`` and the anchor of a relative store."""
+    names = parameter_names(declared)
+    profile_values = profile_parameters(profile, page, params_dir=root / "params")
+    unknown = sorted(set(profile_values) - StudyConfig.keys() - set(declared))
+    if unknown:
+        raise ConfigError(f"profile {profile!r} sets unknown parameter(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(sorted(StudyConfig.keys()))}")
+    not_declared = sorted(set(overrides) - names)
+    if not_declared:
+        raise ConfigError(f"{page}.md has no parameter {', '.join(not_declared)}; "
+                          f"its parameters: {', '.join(declared)}")
+    params = merge_parameters({k: v for k, v in profile_values.items() if k in names}, overrides)
+    if isinstance(params.get("store"), str):  # pages execute in book/: anchor relative stores to the book root
+        params["store"] = resolve_store(params["store"], root)
+    merged = {**declared, **params}
+    cfg = StudyConfig.from_mapping({k: v for k, v in merged.items() if k in StudyConfig.keys()})  # bad values
+    if "archs" in declared:
+        check_archs(cfg.archs)
+    return params, cfg
+
+
+def keep_perturbations(profile: str, overrides: Mapping[str, Any], params_dir: Path) -> bool:
+    """Whether a grid keeps every perturbation (``keep_perturbations`` of the profile or ``-p``). Pages do not declare
+    it: it says how crafts are stored, not what they compute, and pages find the scores either way."""
+    keep = overrides.get("keep_perturbations", profile_parameters(profile, params_dir=params_dir).get(
+        "keep_perturbations", StudyConfig.keep_perturbations))
+    if not isinstance(keep, bool):
+        raise ConfigError(f"keep_perturbations must be true or false, got {keep!r}")
+    return keep
+
+
 def check_archs(archs: Any, key: str = "archs") -> None:
     """Refuse names timm does not know, before any compute (an unknown name would fail after an hour otherwise)."""
     from medadv.models import check_arch
@@ -348,7 +410,3 @@ def check_device_available(device: str) -> None:
                           f"cuda:{torch.cuda.device_count() - 1}")
     if kind == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device {device!r}: Apple's MPS is not available here; use device=auto or device=cpu")
-
-
-def store_from_env(default: str) -> str:
-    return os.environ.get("MEDADV_STORE", default)

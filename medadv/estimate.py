@@ -267,12 +267,13 @@ def dry_run(profile: str, pages: Sequence[str] | None = None, overrides: Mapping
             measured: Mapping[str, Rate] | None = None) -> str:
     """What ``medadv grid --profile P --dry-run`` prints: units per stage and domain, GPU hours, store size, longest
     unit, and the per-image times they rest on, from planning alone (``paper_plan``)."""
-    from medadv.book import keep_perturbations
+    from medadv.book import book_root
+    from medadv.config import keep_perturbations
     from medadv.study import KEPT_IMAGES
 
     units, added = paper_plan(profile, pages, overrides)
     table = gpu_hours(units, measured, by_domain=True)
-    keep = keep_perturbations(profile, dict(overrides or {}))
+    keep = keep_perturbations(profile, dict(overrides or {}), book_root() / "params")
     inside = sum(u.stage == "evaluate" and u.craft is not None and not u.craft.keep for u in units)
     lines = [f"medadv grid --profile {profile} --dry-run: planned only (no data read, nothing run)"]
     if added:

@@ -25,8 +25,7 @@ import torch
 
 from medadv import attacks, metrics
 from medadv.config import StudyConfig
-from medadv.data import DataSpec, data_root, development_set, test_set
-from medadv.data import splits as split_lists
+from medadv.data import DataSpec, data_spec, development_set, test_set
 from medadv.models import Classifier, ModelInfo, create_model
 from medadv.perturbations import CODES, Encoding, Perturbations, Stored, write_meta
 from medadv.store import Store, spec_key
@@ -476,14 +475,8 @@ class Study:
     def data_spec(self, domain: str) -> DataSpec:
         """The data of ``domain`` under its own settings (``StudyConfig.for_domain``), split files included."""
         c = self.cfg.for_domain(domain)
-        options = dict(c.data_options)
-        if c.dataset == "medmnist":  # one MedMNIST subset per domain unless the user names one
-            from medadv.data.medmnist import SUBSET_FOR_DOMAIN
-
-            options.setdefault("subset", SUBSET_FOR_DOMAIN[domain])
-        splits = split_lists.entries(c.split_files, data_root(c.dataset, c.data_root)) if c.split_files else ()
-        return DataSpec(c.dataset, domain, c.image_size, c.n_dev, c.n_test, c.val_fraction, c.seed,
-                        tuple(sorted(options.items())), splits)
+        return data_spec(c.dataset, domain, c.image_size, c.n_dev, c.n_test, c.val_fraction, c.seed, c.data_options,
+                         c.split_files, c.data_root)
 
     def data_root(self, domain: str) -> str | None:
         """The data folder ``domain`` names (None: ``$MEDADV_DATA/<data set>``), for ``medadv.data``'s functions."""

@@ -493,7 +493,7 @@ def test_list_and_prepare(tmp_path: Path, capsys: pytest.CaptureFixture[str], mo
     # --data-root may also name the data set's own folder
     assert run_cli(["data", "verify", "medmnist", "--data-root", str(tmp_path / "medmnist")]) == 0
     assert "retinamnist_64.npz train: 10 images" in capsys.readouterr().out
-    data = catalog.load("medmnist", image_size=64, subset="retinamnist")
+    data = medmnist.load(catalog.dataset_dir("medmnist"), image_size=64, subset="retinamnist")
     assert data.pool.images.shape == (14, 64, 64, 3) and data.pool.meta["domain"] == "ophthalmology"
 
 

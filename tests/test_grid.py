@@ -1,11 +1,13 @@
-"""The grid runner with the local executor, on toy units (tests/grid_toys.py)."""
+"""The grid runner with the local executor, and the Slurm runner's parts that need no Slurm, on toy units
+(tests/grid_toys.py)."""
 from __future__ import annotations
 
 import pytest
 from grid_toys import Toy, chain, contents, starts
 
-from medadv import grid
-from medadv.grid import STAGES, GridReport, SlurmOptions, Unit, plan, run_units
+from medadv import slurm
+from medadv.grid import STAGES, GridReport, Unit, plan, run_units
+from medadv.slurm import SlurmOptions
 from medadv.store import Store
 
 
@@ -102,15 +104,15 @@ def test_slurm_chunks_spread_a_stage_over_the_parallel_tasks():
 
 class _Interrupted(Toy):
     def run(self, store: Store) -> None:
-        grid._time_limit(0, None)  # what Slurm's warning signal does inside a unit
+        slurm._time_limit(0, None)  # what Slurm's warning signal does inside a unit
 
 
 def test_a_chunk_goes_on_after_a_failure_and_stops_at_the_time_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(grid.signal, "signal", lambda *args: None)  # no real handler in the test process
+    monkeypatch.setattr(slurm.signal, "signal", lambda *args: None)  # no real handler in the test process
     chunk = [Toy("a"), Toy("bad", fail=True), Toy("b"), _Interrupted("late"), Toy("c"), Toy("d")]
-    errors = grid._run_chunk(chunk, str(tmp_path))
+    errors = slurm._run_chunk(chunk, str(tmp_path))
     assert errors[:3] == ["", "RuntimeError: toy failure in bad", ""]
-    assert errors[3:] == [grid.TIME_LIMIT, grid.NOT_REACHED, grid.NOT_REACHED]
+    assert errors[3:] == [slurm.TIME_LIMIT, slurm.NOT_REACHED, slurm.NOT_REACHED]
     assert sorted(contents(Store(tmp_path)).values()) == ["a", "b"]
 
 

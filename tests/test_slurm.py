@@ -15,8 +15,9 @@ import pytest
 from conftest_slurm import SCRIPTS, TEST_PORT
 from grid_toys import Toy, chain, contents, starts
 
-from medadv import grid
-from medadv.grid import SlurmOptions, run_units
+from medadv import slurm as slurm_runner
+from medadv.grid import run_units
+from medadv.slurm import SlurmOptions
 from medadv.store import Store
 
 TESTS = Path(__file__).resolve().parent
@@ -27,8 +28,8 @@ SMALL = SlurmOptions(time_min=5, mem_gb=0.5, array_parallelism=4)
 def jobs_import_the_toys(slurm_cluster, monkeypatch):  # noqa: F811
     """Jobs unpickle toy units, so they need this directory on their path (sbatch passes the environment on)."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p))
-    monkeypatch.setattr(grid, "SACCT_EVERY_S", 2.0)  # notice killed jobs quickly
-    monkeypatch.setattr(grid, "POLL_S", 0.5)
+    monkeypatch.setattr(slurm_runner, "SACCT_EVERY_S", 2.0)  # notice killed jobs quickly
+    monkeypatch.setattr(slurm_runner, "POLL_S", 0.5)
 
 
 def grid_watcher_calls() -> int:
@@ -60,7 +61,7 @@ def test_slurm_gives_the_same_store_as_local(tmp_path, capsys):
     calls = grid_watcher_calls()
     slurm_report = run_units(units, slurm, executor="slurm", slurm=SMALL, progress=True)
     t2 = time.perf_counter()
-    assert grid_watcher_calls() - calls <= (t2 - t1) / grid.SACCT_EVERY_S + 3  # sacct is not hammered
+    assert grid_watcher_calls() - calls <= (t2 - t1) / slurm_runner.SACCT_EVERY_S + 3  # sacct is not hammered
     assert slurm_report.ok and local_report.ok
     assert sorted(slurm_report.done) == sorted(local_report.done) == sorted(u.key() for u in units)
     assert contents(slurm) == contents(local) and len(contents(local)) == 7

@@ -9,7 +9,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from medadv.data import synthetic
-from medadv.data.synthetic import DOMAINS, SOURCES, generate, load
+from medadv.data.synthetic import DOMAINS, SOURCES, cached, generate
 
 CHANNELS = {"ophthalmology": 3, "radiology": 1, "pathology": 3}
 
@@ -105,14 +105,14 @@ def test_bad_arguments_name_the_allowed_values() -> None:
     with pytest.raises(ValueError, match="size must"):
         generate("pathology", 4, 8, seed=0)
     with pytest.raises(ValueError, match="seed must"):
-        load("pathology", 4, 32, seed=-1)
+        cached("pathology", 4, 32, seed=-1)
 
 
 def test_cache_round_trip_and_corrupt_file_is_regenerated(tmp_path) -> None:
-    first = load("radiology", 12, 20, seed=7, cache_dir=tmp_path)
+    first = cached("radiology", 12, 20, seed=7, cache_dir=tmp_path)
     files = list(tmp_path.glob("*.npz"))
     assert len(files) == 1 and not list(tmp_path.glob("*.tmp"))
-    again = load("radiology", 12, 20, seed=7, cache_dir=tmp_path)
+    again = cached("radiology", 12, 20, seed=7, cache_dir=tmp_path)
     assert again.images.tobytes() == first.images.tobytes()
     np.testing.assert_array_equal(again.labels, first.labels)
     np.testing.assert_array_equal(again.patients, first.patients)
@@ -124,9 +124,9 @@ def test_cache_round_trip_and_corrupt_file_is_regenerated(tmp_path) -> None:
         else:
             files[0].write_bytes(damage)
         with pytest.warns(UserWarning, match="regenerating"):
-            fixed = load("radiology", 12, 20, seed=7, cache_dir=tmp_path)
+            fixed = cached("radiology", 12, 20, seed=7, cache_dir=tmp_path)
         assert fixed.images.tobytes() == first.images.tobytes()
-        assert load("radiology", 12, 20, seed=7, cache_dir=tmp_path).images.tobytes() == first.images.tobytes()
+        assert cached("radiology", 12, 20, seed=7, cache_dir=tmp_path).images.tobytes() == first.images.tobytes()
 
 
 def _arrays(path) -> dict[str, np.ndarray]:
@@ -136,7 +136,7 @@ def _arrays(path) -> dict[str, np.ndarray]:
 
 def test_cache_dir_from_environment(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MEDADV_DATA", str(tmp_path))
-    load("pathology", 3, 16, seed=0)
+    cached("pathology", 3, 16, seed=0)
     assert len(list((tmp_path / "synthetic").glob("pathology-a-n3-*.npz"))) == 1
 
 

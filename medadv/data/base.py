@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -156,7 +156,7 @@ class DomainData:
 
     pool: ImageSet
     test: ImageSet
-    sources: dict[str, ImageSet] = field(default_factory=dict)
+    sources: Mapping[str, ImageSet] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         shared = set(self.pool.patients.tolist()) & set(self.test.patients.tolist())

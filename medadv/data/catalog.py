@@ -1,4 +1,5 @@
-"""The real data sets: where each is looked for, how to get it, and the ``medadv data list|prepare|verify`` commands.
+"""The data sets on disk (the registry's, ``medadv.data.registry``): where each is looked for, how to get it, and the
+``medadv data list|prepare|verify`` commands.
 
 Data sets live in ``$MEDADV_DATA/<name>/`` (default ``~/.cache/medadv/data/<name>``; ``--data-root DIR`` or
 ``data_root=`` replaces ``$MEDADV_DATA``), in the layout in which each is distributed. ``prepare`` downloads what has
@@ -12,68 +13,32 @@ import argparse
 import importlib
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, TextIO
 
 import yaml
 
-from medadv.data.base import DataError, DomainData
+from medadv.data.base import DataError
 from medadv.data.download import download, gunzip
-
-DEFAULT_DATA_ROOT = Path.home() / ".cache" / "medadv" / "data"
-
-
-@dataclass(frozen=True)
-class Entry:
-    name: str
-    title: str
-    domain: str
-    module: str  # medadv.data.<module> has load(root, *, image_size, **options) and verify(root, ...)
-    downloadable: bool
-
-
-CATALOG: dict[str, Entry] = {
-    "pcam": Entry("pcam", "PatchCamelyon: 96 px lymph-node patches, metastasis (Veeling et al. 2018)", "pathology",
-                  "pcam", True),
-    "fundus": Entry("fundus", "Kaggle/EyePACS and APTOS-2019 fundus photographs, referable DR", "ophthalmology",
-                    "fundus", False),
-    "chestxray": Entry("chestxray", "NIH ChestX-ray14 (15 outputs) and CheXpert chest X-rays", "radiology",
-                       "chestxray", False),
-    "medmnist": Entry("medmnist", "MedMNIST+ pathmnist, chestmnist, pneumoniamnist, retinamnist (npz)", "several",
-                      "medmnist", True),
-}
-
-
-def data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The folder holding the data-set folders: ``root``, else $MEDADV_DATA, else ~/.cache/medadv/data."""
-    return Path(root or os.environ.get("MEDADV_DATA") or DEFAULT_DATA_ROOT).expanduser()
+from medadv.data.registry import DATASETS, data_root, entry
 
 
 def dataset_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """Where data set ``name`` is looked for: ``<data root>/<name>``. A ``root`` given explicitly that is itself the
+    """Where ``medadv data`` looks for data set ``name``: ``<data root>/<name>``; a ``--data-root`` that is itself the
     data set's folder (it holds the set's files and no ``<name>`` subfolder) is taken as is."""
-    _entry(name)
-    base = data_root(root)
+    entry(name)
+    base = data_root(root=root)
     if root is not None and not (base / name).is_dir() and presence(name, base):
         return base
     return base / name
 
 
-def _entry(name: str) -> Entry:
-    if name not in CATALOG:
-        raise ValueError(f"unknown data set {name!r}; known: {sorted(CATALOG)}")
-    return CATALOG[name]
-
-
 def module(name: str) -> ModuleType:
-    return importlib.import_module(f"medadv.data.{_entry(name).module}")
+    return importlib.import_module(f"medadv.data.{entry(name).module}")
 
 
-def load(name: str, *, image_size: int, root: str | os.PathLike[str] | None = None, **options: Any) -> DomainData:
-    """Load a real data set from its folder (see the data set's module for its options)."""
-    return module(name).load(dataset_dir(name, root), image_size=image_size, **options)
+ON_DISK = tuple(name for name, e in DATASETS.items() if not e.generated)  # what ``medadv data`` lists and checks
 
 
 def presence(name: str, folder: Path) -> str:
@@ -108,14 +73,16 @@ def instructions(name: str, folder: Path) -> str:
 
 def list_datasets(root: str | os.PathLike[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    base = data_root(root)
+    base = data_root(root=root)
     print(f"data root: {base}  (set $MEDADV_DATA or pass --data-root to change it)", file=out)
-    for name, entry in CATALOG.items():
+    for name in ON_DISK:
         what = presence(name, base / name)
         status = f"present: {what}" if what else "absent"
-        print(f"  {name:<10} {entry.domain:<14} {status:<40} {base / name}", file=out)
-        print(f"  {'':<10} {entry.title}", file=out)
-    print("  (the built-in synthetic data needs no files)", file=out)
+        domains = DATASETS[name].domains
+        print(f"  {name:<10} {domains[0] if len(domains) == 1 else 'several':<14} {status:<40} {base / name}", file=out)
+        print(f"  {'':<10} {DATASETS[name].title}", file=out)
+    for name in sorted(set(DATASETS) - set(ON_DISK)):
+        print(f"  (the built-in {name} data needs no files)", file=out)
     return 0
 
 
@@ -136,8 +103,8 @@ def prepare(name: str, *, root: str | os.PathLike[str] | None = None, subsets: l
             size: int = 28, keep_archives: bool = False, out: TextIO | None = None) -> int:
     """Download a public data set into its folder, or print where to get it."""
     out = out or sys.stdout
-    entry, folder = _entry(name), dataset_dir(name, root)
-    if not entry.downloadable:
+    folder = dataset_dir(name, root)
+    if not entry(name).downloadable:
         print(f"{name} cannot be downloaded automatically (it needs an account or accepting terms).", file=out)
         print(instructions(name, folder), file=out)
         print(f"Then check it with `medadv data verify {name}`.", file=out)
@@ -233,7 +200,7 @@ def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "in which each is distributed. `prepare` downloads PCam and MedMNIST+ (checksummed, resumable) "
                     "and says where to get the others; `verify` checks a set and prints per-split counts.")
     commands = parser.add_subparsers(dest="data_command", required=True)
-    names = sorted(CATALOG)
+    names = sorted(ON_DISK)
     listing = commands.add_parser("list", help="every data set, whether present, and where it is looked for")
     listing.add_argument("--data-root", help="folder holding the data-set folders (default: $MEDADV_DATA)")
     prep = commands.add_parser("prepare", help="download a data set, or print where to get it")

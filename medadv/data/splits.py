@@ -1,4 +1,5 @@
-"""The authors' development sets, read from their split files and used exactly as listed (never re-cut).
+"""The development sets: the paper's d1, d2, d2/2, d1/10 (and overlap) cut patient-wise from a domain's pool, or
+the authors' sets, read from their split files and used exactly as listed (never re-cut).
 
 ``split_files`` (a study setting, per domain in ``domain_settings``) maps each development set to its lists:
 
@@ -29,6 +30,7 @@ import yaml
 
 from medadv.data.base import DataError, ImageSet, read_csv
 
+PAPER_SETS = ("d1", "d2", "d2/2", "d1/10")
 YAML_KEYS = ("trainIDs", "valIDs", "testIDs")
 NAME_HEADERS = {"filename", "file_name", "image", "image_name", "name", "id", "path", "image index"}
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -150,3 +152,73 @@ class NameIndex:
                             f"(e.g. {missing[:5]}); complete the data set (all images, and the CSV that lists them), "
                             "or use split files made for it")
         return np.array([self.rows[k] for k in keys], dtype=np.int64)
+
+
+def stable_seed(*parts: Any) -> int:
+    """A seed from any values, the same in every process (``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little")
+
+
+def split_patients(patients: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """Cut the unique patients into consecutive groups of the given fractions after a seeded shuffle."""
+    unique = np.random.default_rng(seed).permutation(np.unique(patients))
+    bounds = np.round(np.cumsum((0.0,) + fractions) * len(unique)).astype(int)
+    return [unique[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def development_set(pool: ImageSet, name: str, seed: int, val_fraction: float,
+                    listed: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[ImageSet, ImageSet]:
+    """The (train, validation) images of the development set ``name``, cut from a domain's ``pool``.
+
+    Paper sets (radiology in the paper; here for every domain): ``d1`` and ``d2`` are disjoint halves of the pool's
+    patients; ``d2/2`` is half of d2; ``d1/10`` a tenth of d1. Beyond: ``overlap:<f>`` is a set of d1's size sharing the
+    fraction f of d1's patients (the rest from d2). Each set is split into train and validation by patient with
+    ``val_fraction``. With split files (``listed``: each listed set's train and validation rows of the pool) a listed
+    set is exactly its listed images; a set they do not list (the authors' fundus lists have no d1/10) is cut from
+    the listed d1 and d2 patients as above, and so is ``overlap:<f>``.
+    """
+    if listed is not None:
+        if name in listed:
+            train_rows, val_rows = listed[name]
+            return pool.subset(train_rows), pool.subset(val_rows)
+        d1_patients, d2_patients = (np.unique(pool.patients[np.concatenate(listed[d])]) for d in ("d1", "d2"))
+        rng = np.random.default_rng(stable_seed(seed, "listed"))
+        d1_patients, d2_patients = rng.permutation(d1_patients), rng.permutation(np.setdiff1d(d2_patients, d1_patients))
+    else:
+        d1_patients, d2_patients = split_patients(pool.patients, (0.5, 0.5), seed)
+    if name == "d1":
+        patients = d1_patients
+    elif name == "d2":
+        patients = d2_patients
+    elif name == "d2/2":
+        patients = d2_patients[: len(d2_patients) // 2]
+    elif name == "d1/10":
+        patients = d1_patients[: max(2, len(d1_patients) // 10)]
+    elif name.startswith("overlap:"):
+        try:
+            fraction = float(name.split(":", 1)[1])
+        except ValueError:
+            fraction = -1.0
+        if not 0 <= fraction <= 1:
+            raise DataError(f"development set {name!r}: the overlap must be a fraction in [0, 1], e.g. 'overlap:0.5'")
+        k = int(round(fraction * len(d1_patients)))
+        patients = np.concatenate([d1_patients[:k], d2_patients[: len(d1_patients) - k]])
+    else:
+        raise DataError(
+            f"unknown development set {name!r}; allowed: {', '.join(PAPER_SETS)}, 'overlap:<fraction>', 'source:<name>'"
+        )
+    return train_val(pool, patients, seed, val_fraction, name)
+
+
+def train_val(pool: ImageSet, patients: np.ndarray, seed: int, val_fraction: float,
+              name: str) -> tuple[ImageSet, ImageSet]:
+    """Validation: ``val_fraction`` of the patients, but at least one and never all (the paper's 0.1 of a d1/10 of
+    a few patients would otherwise leave none)."""
+    unique = np.random.default_rng(stable_seed(seed, name)).permutation(np.unique(patients))
+    n_val = min(len(unique) - 1, max(1, int(np.round(val_fraction * len(unique)))))
+    val_patients, train_patients = unique[:n_val], unique[n_val:]
+    train = pool.subset(np.flatnonzero(np.isin(pool.patients, train_patients)))
+    val = pool.subset(np.flatnonzero(np.isin(pool.patients, val_patients)))
+    if len(train) == 0 or len(val) == 0:
+        raise DataError(f"development set {name!r} is too small to split ({len(patients)} patients): raise n_dev")
+    return train, val
