@@ -124,12 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=["attacks", "train"])
     bench.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark (see its --help)")
 
-    try:
-        from medadv.data.catalog import add_data_parser
-    except ImportError:  # pragma: no cover - the data catalog is part of the package
-        pass
-    else:
-        add_data_parser(sub)
+    from medadv.data.catalog import add_data_parser
+
+    add_data_parser(sub)
     return parser
 
 
