@@ -198,7 +198,7 @@ def run_table(study: Study, conditions_of: Callable[[Study, str], list[Condition
     return TableResult(conditions, results, cells_by(cell_by), cells_by(pair_by), clean_summary(study, targets))
 
 
-# ------------------------------------------------------------------------------------------------------ contrasts and verdicts
+# -------------------------------------------------------------------------------------------- contrasts and verdicts
 
 
 def verdict(effect: dict[str, Any], *, expected_sign: int) -> str:
@@ -294,7 +294,8 @@ def paper_setting_differences(cfg: StudyConfig) -> pd.DataFrame:
         same=set(cfg.inits) == set(PAPER_SETTING["inits"]))
     add("attacks", ", ".join(cfg.attacks), ", ".join(PAPER_SETTING["attacks"]),
         same=set(cfg.attacks) == set(PAPER_SETTING["attacks"]))
-    add("eps on [-1, 1] (ours × 2)", round(to_paper_scale(cfg.eps), 6), round(to_paper_scale(PAPER_SETTING["eps"]), 6))
+    add("eps on [-1, 1] (ours × 2)", round(to_paper_scale(cfg.eps), 6),
+        round(to_paper_scale(PAPER_SETTING["eps"]), 6))
     add("PGD steps", cfg.pgd_steps, PAPER_SETTING["pgd_steps"])
     add("PGD step on [-1, 1] (ours × 2)", round(to_paper_scale(cfg.pgd_alpha), 6),
         round(to_paper_scale(PAPER_SETTING["pgd_alpha"]), 6))
@@ -433,7 +434,7 @@ def gain_by_size(gains: pd.DataFrame, sizes: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["domain", "n_train"]).reset_index(drop=True)
 
 
-# ------------------------------------------------------------------------------------------------------ gain vs transfer
+# -------------------------------------------------------------------------------------------------- gain vs transfer
 
 
 def transfer_gain(study: Study, domain: str, arch: str, attack: str = "pgd") -> dict[str, Any]:
@@ -461,7 +462,8 @@ def gain_vs_transfer_points(study: Study, attack: str = "pgd") -> pd.DataFrame:
 def gain_vs_transfer(study: Study, attack: str) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """The points, the fitted line's slope with its bootstrap CI (points resampled), and the line's band."""
     points = gain_vs_transfer_points(study, attack)
-    fit, band = metrics.linear_trend(points.auc_gain, points.transfer_gain, n_boot=study.cfg.n_boot, seed=study.cfg.seed)
+    fit, band = metrics.linear_trend(points.auc_gain, points.transfer_gain, n_boot=study.cfg.n_boot,
+                                     seed=study.cfg.seed)
     return points, fit, band
 
 

@@ -63,7 +63,7 @@ def glue_tally(prefix: str, cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# ------------------------------------------------------------------------------------------------------ the paper's tables
+# ------------------------------------------------------------------------------------------------ the paper's tables
 
 
 #: The rows of each of the paper's tables, as the authors' ``generate_final_tables.py`` groups and sorts them (same
@@ -394,7 +394,8 @@ def methods_facts(cfg: StudyConfig, differences: pd.DataFrame, choices: pd.DataF
         "m_attacks": ", ".join(a.upper() for a in cfg.attacks), "m_eps": f"{cfg.eps:g}",
         "m_eps_paper": f"{to_paper_scale(cfg.eps):g}", "m_eps_255": f"{cfg.eps * 255:.1f}/255",
         "m_grid": scale(cfg.eps_grid), "m_grid_paper": scale(to_paper_scale(e) for e in cfg.eps_grid),
-        "m_steps": cfg.pgd_steps, "m_alpha": f"{cfg.pgd_alpha:g}", "m_alpha_paper": f"{to_paper_scale(cfg.pgd_alpha):g}",
+        "m_steps": cfg.pgd_steps, "m_alpha": f"{cfg.pgd_alpha:g}",
+        "m_alpha_paper": f"{to_paper_scale(cfg.pgd_alpha):g}",
         "m_reach": f"{cfg.pgd_steps * cfg.pgd_alpha / cfg.eps:.1f}", "m_n_boot": cfg.n_boot,
         "m_n_differ": int(differences["differs"].sum()), "m_n_settings": len(differences), "m_n_choices": len(choices),
         "m_paper": paper_setting_text(),
