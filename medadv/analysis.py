@@ -484,6 +484,13 @@ def transfer_matrix(study: Study, conditions: Sequence[Condition]) -> pd.DataFra
     return out
 
 
+def matrix_rows(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """The architecture page's tidy rows: the black-box matrix's adversarial conditions, then the white-box diagonal
+    with its shuffled control."""
+    black = [c for c in adversarial(conditions) if c.threat == "black-box"]
+    return study.transfer_rows(black + [c for c in conditions if c.threat == "white-box"])
+
+
 def architecture_means(matrix: pd.DataFrame, attack: str) -> pd.DataFrame:
     """Per domain, mean perc_clean under ``attack`` over the matrix's same-architecture, different-architecture and
     white-box cells (plain means over cells, no interval: the claims test the architecture with paired intervals)."""
