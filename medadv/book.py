@@ -416,15 +416,16 @@ def plan_profile(profile: str, pages: Iterable[str], overrides: dict[str, Any] |
 
 def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any], *,
                here: bool = False) -> dict[str, list[Any]]:
-    """Every unit the given pages need, from their parameters, grouped by store root (``medadv grid``); ``here``:
-    they will run on this machine, so its device is checked too."""
-    from medadv.paper import PAGE_CONDITIONS
+    """Every unit the given pages need (``paper.PAGES``, the registry the pages read their conditions from), from
+    their parameters, grouped by store root (``medadv grid``); ``here``: they will run on this machine, so its device
+    is checked too."""
+    from medadv.paper import PAGES, page_design
     from medadv.study import Study
 
     keep = keep_perturbations(profile, overrides, book_root() / "params")
     by_store: dict[str, dict[str, Any]] = {}
     for source in sources:
-        if source.stem not in PAGE_CONDITIONS:
+        if source.stem not in PAGES:  # a page that measures nothing
             continue
         names = parameter_names(declared_parameters(source))
         cfg = page_config(source, profile, {k: v for k, v in overrides.items() if k in names})
@@ -434,6 +435,162 @@ def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any],
         study = Study(cfg)
         units = by_store.setdefault(study.store.location, {})
         for domain in cfg.domains:
-            for unit in study.units(PAGE_CONDITIONS[source.stem](study, domain)):
+            design = page_design(study, source.stem, domain)
+            for unit in study.units(design.conditions, design.models):
                 units.setdefault(unit.key(), unit)
     return {root: list(units.values()) for root, units in by_store.items()}
+
+
+
+# ------------------------------------------------------------------------------------------------------ pages
+
+from typing import TYPE_CHECKING, Sequence  # noqa: E402 - what the pages' helpers below add
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from medadv.study import Study
+
+
+def open_page(namespace: dict[str, Any]) -> tuple[StudyConfig, Study]:
+    """A page's setup in one call, ``cfg, study = book.open_page(globals())``: the page's parameters (as papermill
+    injected them into ``namespace``) as a validated ``StudyConfig``, the ``Study`` over it, the book's figure style,
+    and tables that show notes and reasons in full."""
+    import pandas as pd
+
+    from medadv import plots
+    from medadv.study import Study
+
+    cfg = StudyConfig.from_mapping(namespace, strict=False)
+    plots.style()
+    pd.set_option("display.max_colwidth", None)
+    return cfg, Study(cfg)
+
+
+#: The course page's exercises: which page each re-runs and with what (``-p`` overrides), or which development set.
+EXERCISES: tuple[dict[str, Any], ...] = (
+    {"label": "ex-eps", "page": "t3_pretraining", "overrides": {"eps": 0.05}, "data": None,
+     "question": "a larger eps"},
+    {"label": "ex-arch", "page": "t3_pretraining",
+     "overrides": {"archs": ["tf_efficientnet_lite0", "tf_efficientnet_lite2"]}, "data": None,
+     "question": "another architecture pair"},
+    {"label": "ex-overlap", "page": "t4_data", "overrides": {}, "data": "overlap:0.5",
+     "question": "a surrogate sharing half of the target's patients"},
+    {"label": "ex-source", "page": "t4_data", "overrides": {}, "data": "source:b",
+     "question": "a surrogate trained on another source"},
+    {"label": "ex-attack", "page": "t3_pretraining", "overrides": {"attacks": ["pgd", "mi_di_ti_pgd"]}, "data": None,
+     "question": "a transfer-enhancing attack"},
+)
+
+
+def _train_images(study: Study, domain: str, name: str) -> str:
+    """The training images of a development set, or why the data set has none (a real data set has no source b)."""
+    from medadv.data import DataError, development_set
+
+    try:
+        return str(len(development_set(study.data_spec(domain), name, study.data_root(domain))[0]))
+    except DataError as error:
+        return f"none ({str(error).split(';')[0]})"
+
+
+def exercise_table(study: Study, profile: str = "quick") -> pd.DataFrame:
+    """Each exercise's page, command, and what it changes, checked: the overrides validate against the page (as the
+    runner would), and a development set it names is cut here (its size per domain)."""
+    import pandas as pd
+
+    rows = []
+    for ex in EXERCISES:
+        source = book_root() / "book" / f"{ex['page']}.md"
+        flags = " ".join(f"-p '{k}={_yaml_value(v)}'" for k, v in ex["overrides"].items())
+        cfg = page_config(source, profile, ex["overrides"])  # raises if the override is not valid for the page
+        sizes = ""
+        if ex["data"]:
+            sizes = ", ".join(f"{d}: {_train_images(study, d, ex['data'])}" for d in study.cfg.domains)
+        rows.append({"exercise": ex["label"], "question": ex["question"], "page": ex["page"],
+                     "command": f"medadv run book/{ex['page']}.md --profile {profile} {flags}".strip()
+                     if ex["overrides"] else "", "development set": ex["data"] or "",
+                     "train images (this build)": sizes, f"eps ([0, 1], {profile})": cfg.eps,
+                     f"archs ({profile})": ", ".join(cfg.archs), f"attacks ({profile})": ", ".join(cfg.attacks)})
+    return pd.DataFrame(rows)
+
+
+def _yaml_value(value: Any) -> str:
+    return f"[{', '.join(map(str, value))}]" if isinstance(value, (list, tuple)) else str(value)
+
+
+def profiles(params_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every profile's parameters (``params/<name>.yaml``; default: the package's ``PARAMS_DIR``)."""
+    from medadv.config import PARAMS_DIR, read_yaml
+
+    params_dir = params_dir or PARAMS_DIR
+    return {p.stem: read_yaml(p) for p in sorted(params_dir.glob("*.yaml"))}
+
+
+def profile_table(params_dir: Path | None = None) -> pd.DataFrame:
+    """Profiles side by side: one row per parameter, one column per profile (values as written)."""
+    import pandas as pd
+
+    found = profiles(params_dir)
+    keys = list(dict.fromkeys(k for values in found.values() for k in values))
+    return pd.DataFrame([{"parameter": k, **{name: _yaml_value(v.get(k, "")) for name, v in found.items()}}
+                         for k in keys])
+
+
+def timings_table(path: Path) -> pd.DataFrame:
+    """Measured wall times (a YAML list of {profile, scope, hardware, minutes, date, note}); empty if none yet."""
+    import pandas as pd
+
+    columns = ["profile", "scope", "hardware", "minutes", "date", "note"]
+    entries = (yaml.safe_load(path.read_text()) or {}).get("timings") or [] if path.is_file() else []
+    return pd.DataFrame([{c: e.get(c) for c in columns} for e in entries], columns=columns)
+
+
+def sweeps_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The measured sweeps that sized the default profile (``book/sweeps.yaml``): one row per run, and the file's
+    header fields (hardware, date); empty if the file is absent."""
+    import pandas as pd
+
+    found = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    runs = found.pop("runs", None) or []
+    columns = ["run", "domain", "auc", "random_transfer", "imagenet_transfer", "gradient_cosine"]
+    return pd.DataFrame([{c: r.get(c, "") for c in columns} for r in runs], columns=columns), found
+
+
+def unit_counts(profile: str, pages: Sequence[str] | None = None) -> pd.DataFrame:
+    """Units per stage (train, craft, evaluate) the ``profile`` needs, per page (default: every page that measures,
+    ``paper.PAGES``) and for the whole book (shared units counted once). Planning builds unit specs only: no data,
+    no models; the store is pointed at a scratch folder."""
+    import pandas as pd
+
+    from medadv.paper import PAGES
+
+    pages = list(PAGES if pages is None else pages)
+    rows = [{"page": page, **_count(plan_profile(profile, [page]))} for page in pages]
+    rows.append({"page": "book (shared units once)", **_count(plan_profile(profile, pages))})
+    return pd.DataFrame(rows)
+
+
+def _count(units: list[Any]) -> dict[str, int]:
+    counts = {stage: sum(u.stage == stage for u in units) for stage in ("train", "craft", "evaluate")}
+    return {**counts, "total": sum(counts.values())}
+
+
+def profile_overview(params_dir: Path | None = None) -> pd.DataFrame:
+    """Per profile: the command that builds the book with it, its data, where it runs and where its store is."""
+    import pandas as pd
+
+    rows = []
+    for name, values in profiles(params_dir).items():
+        device = values.get("device", "auto")
+        cfg = StudyConfig.from_mapping(values)  # per-domain data sets and sizes resolved
+        by_dataset: dict[str, list[str]] = {}
+        for domain, dataset in cfg.per_domain("dataset").items():
+            by_dataset.setdefault(dataset, []).append(domain)
+        sizes = list(dict.fromkeys(cfg.per_domain("image_size").values()))
+        rows.append({"profile": name, "command": f"medadv book --profile {name}",
+                     "data": "; ".join(f"{dataset} ({', '.join(domains)})" for dataset, domains in by_dataset.items()),
+                     "image_size": sizes[0] if len(sizes) == 1 else " / ".join(map(str, sizes)),
+                     "archs": _yaml_value(values.get("archs", [])),
+                     "hardware": "a CUDA GPU" if str(device).startswith("cuda") else "CPU (a GPU if present)",
+                     "store": values.get("store", "")})
+    return pd.DataFrame(rows)

@@ -224,14 +224,14 @@ def per_image_times(units: Iterable[Any], measured: Mapping[str, Rate] | None = 
 
 def plan_domains(profile: str, pages: Iterable[str] | None = None, overrides: Mapping[str, Any] | None = None,
                  settings: Mapping[str, Mapping[str, Any]] | None = None) -> list[Any]:
-    """Every unit the book's factor pages need under ``profile`` (planned only: no data is read); with ``settings``
+    """Every unit the book's pages need under ``profile`` (``paper.PAGES``) (planned only: no data is read); with ``settings``
     (domain -> parameters, e.g. ``PAPER_DOMAINS``), the domains named there, each with its parameters on top of
     ``overrides`` (as the profile's ``domain_settings`` where the configuration has them)."""
     from medadv.book import plan_profile
     from medadv.config import StudyConfig
-    from medadv.paper import PAGE_CONDITIONS
+    from medadv.paper import PAGES
 
-    chosen = list(PAGE_CONDITIONS if pages is None else pages)
+    chosen = list(PAGES if pages is None else pages)
     base = dict(overrides or {})
     if not settings:
         return plan_profile(profile, chosen, base)

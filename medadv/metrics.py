@@ -1,5 +1,6 @@
 """What the study measures: AUC (mean over labels for multi-label), perc_clean, flip rate, transferability,
-perceptibility, and patient-level bootstrap confidence intervals for all of them.
+perceptibility, and patient-level bootstrap confidence intervals for all of them; across measurements, a line's
+slope with a bootstrap over points (``linear_trend``) and seed noise against sampling noise (``seed_vs_sampling``).
 
 The bootstrap is vectorised: a resample is a row of per-image counts (weights), and statistics that know weights
 (:func:`auc`, :func:`perc_clean_auc`, via their ``weighted`` attribute) evaluate all resamples at once. Any other
@@ -11,6 +12,7 @@ import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit
 
 ArrayLike = Any
@@ -112,6 +114,20 @@ def _perc_clean_auc_weighted(w: np.ndarray, y: ArrayLike, scores_clean: ArrayLik
 
 
 perc_clean_auc.weighted = _perc_clean_auc_weighted  # type: ignore[attr-defined]
+
+
+def mean_perc_clean(y: ArrayLike, *scores: ArrayLike) -> float:
+    """Mean of :func:`perc_clean_auc` over (clean, attacked) score pairs, given flat as clean₁, adv₁, clean₂, adv₂, …:
+    a table cell averages its architecture pairs, each pair's AUCs from the same resample."""
+    return float(np.mean([perc_clean_auc(y, clean, adv) for clean, adv in zip(scores[::2], scores[1::2])]))
+
+
+def _mean_perc_clean_weighted(w: np.ndarray, y: ArrayLike, *scores: ArrayLike) -> np.ndarray:
+    return np.mean([_perc_clean_auc_weighted(w, y, clean, adv) for clean, adv in zip(scores[::2], scores[1::2])],
+                   axis=0)
+
+
+mean_perc_clean.weighted = _mean_perc_clean_weighted  # type: ignore[attr-defined]
 
 
 def success_rate(y: ArrayLike, pred_clean: ArrayLike, pred_adv: ArrayLike) -> float:
@@ -313,3 +329,72 @@ def perc_clean_ci(y: ArrayLike, scores_clean: ArrayLike, scores_adv: ArrayLike, 
     """perc_clean with a bootstrap CI; numerator and denominator AUCs come from the same resample."""
     return bootstrap(perc_clean_auc, y, scores_clean, scores_adv, groups=groups, n_boot=n_boot, seed=seed,
                      stratify=stratify, level=level)
+
+
+# ---------------------------------------------------------------------------------------------------------- across measurements
+
+
+def linear_trend(x: Sequence[float], y: Sequence[float], *, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+                 grid: int = 50) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Least-squares line y = a + b·x with a bootstrap over points: the slope with its CI (and Pearson's r, from 3
+    points), and the fitted line with a pointwise CI band on a grid over x. Needs 3 points with distinct x for a CI (fewer: the CI is NaN); resamples
+    whose x are all equal are left out."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    n = len(x)
+    xs = np.linspace(x.min(), x.max(), grid) if n else np.array([])
+    nan = float("nan")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = float(np.corrcoef(x, y)[0, 1]) if n > 2 else nan
+    if n < 2 or np.ptp(x) == 0:
+        return ({"slope": nan, "ci_low": nan, "ci_high": nan, "intercept": nan, "n_points": n, "r": r},
+                pd.DataFrame({"x": xs, "fit": nan, "low": nan, "high": nan}))
+    slope, intercept = np.polyfit(x, y, 1)
+    low = high = float("nan")
+    band_low = band_high = np.full(len(xs), np.nan)
+    if n >= 3:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, n, (n_boot, n))
+        fits = [np.polyfit(x[i], y[i], 1) for i in idx if np.ptp(x[i]) > 0]
+        if fits:
+            coef = np.array(fits)
+            q = [(1 - level) / 2, (1 + level) / 2]
+            low, high = (float(v) for v in np.quantile(coef[:, 0], q))
+            lines = coef[:, :1] * xs[None, :] + coef[:, 1:]
+            band_low, band_high = np.quantile(lines, q, axis=0)
+    band = pd.DataFrame({"x": xs, "fit": intercept + slope * xs, "low": band_low, "high": band_high})
+    return {"slope": float(slope), "ci_low": low, "ci_high": high, "intercept": float(intercept), "n_points": n,
+            "r": r}, band
+
+
+_Z95 = 1.959963984540054  # a 95% normal interval spans ±1.96 standard errors
+
+
+def seed_vs_sampling(cells: pd.DataFrame, *, value: str, by: Sequence[str], level: float = 0.95) -> pd.DataFrame:
+    """Seed noise against sampling noise, per group of ``by``.
+
+    Seed noise: the SD of ``value`` over the group's rows (independently trained copies, or pairs of them, all measured
+    on the same test images, so only the training seed differs), with a chi-square interval as if the rows were
+    independent normal draws (pairs that share a copy are not, so read it as a lower bound on the uncertainty).
+    Sampling noise: the bootstrap standard error of one row, its CI width / (2 × 1.96), averaged over the rows.
+    ``larger`` is "seed" where the SD's interval lies above that standard error, "sampling" where below, else
+    "comparable"; ``ratio`` is SD / standard error."""
+    from scipy.stats import chi2
+
+    rows = []
+    for keys, group in cells.groupby(list(by), sort=False):
+        values = group[value].astype(float)
+        n = len(values)
+        sd = float(values.std(ddof=1)) if n > 1 else float("nan")
+        low = high = float("nan")
+        if n > 1:
+            low = sd * float(np.sqrt((n - 1) / chi2.ppf((1 + level) / 2, n - 1)))
+            high = sd * float(np.sqrt((n - 1) / chi2.ppf((1 - level) / 2, n - 1)))
+        se = float(((group["ci_high"] - group["ci_low"]) / (2 * _Z95)).mean())
+        ratio = sd / se if se > 0 and np.isfinite(sd) else float("nan")
+        larger = "n/a" if not np.isfinite(ratio) else "seed" if low > se else "sampling" if high < se else "comparable"
+        rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))), "n": n,
+                     "mean": float(values.mean()), "min": float(values.min()), "max": float(values.max()),
+                     "seed_sd": sd, "seed_sd_low": low, "seed_sd_high": high, "sampling_se": se, "ratio": ratio,
+                     "larger": larger})
+    return pd.DataFrame(rows, columns=[*by, "n", "mean", "min", "max", "seed_sd", "seed_sd_low", "seed_sd_high",
+                                       "sampling_se", "ratio", "larger"])

@@ -192,3 +192,61 @@ def image_grid(images: Sequence[Sequence[np.ndarray]], row_titles: Sequence[str]
             if j == 0:
                 ax.set_ylabel(row_titles[i], fontsize=9)
     return fig
+
+
+#: A factor table's x axis that joins the target's and the surrogate's initialisation.
+INIT_PAIR = "init (target / surrogate)"
+
+
+def table_bars(cells: pd.DataFrame, *, x: str) -> plt.Figure:
+    """A factor table's adversarial cells as ``ci_bars``, same vs different architecture, one panel per domain and
+    attack; ``x`` is a column of the cells or ``INIT_PAIR``."""
+    part = cells[cells.perturbation == "adversarial"].copy()
+    if x == INIT_PAIR:
+        part[x] = part.target_init + " / " + part.surrogate_init
+    part["panel"] = part.domain + " · " + part.attack.str.upper()
+    return ci_bars(part, x=x, hue="architecture", col="panel")
+
+
+def eps_curves(cells: pd.DataFrame, domains: Sequence[str], attacks: Sequence[str]) -> plt.Figure:
+    """perc_clean against eps with CI error bars, one curve per threat and perturbation, one panel per domain and
+    attack (the perturbation page's sweep)."""
+    cells = cells.assign(curve=cells.threat + ", " + cells.perturbation)
+    fig, axes = plt.subplots(len(domains), len(attacks), figsize=(4.2 * len(attacks), 3.2 * len(domains)),
+                             squeeze=False, sharey=True)
+    for i, domain in enumerate(domains):
+        for j, attack in enumerate(attacks):
+            ax = axes[i][j]
+            for curve, part in cells[(cells.domain == domain) & (cells.attack == attack)].groupby("curve"):
+                part = part.sort_values("eps")
+                ax.errorbar(part.eps, part.perc_clean, yerr=[part.perc_clean - part.ci_low,
+                                                             part.ci_high - part.perc_clean],
+                            marker="o", capsize=3, label=curve)
+            ax.axhline(100, color="black", lw=0.8, ls="--")
+            ax.set_title(f"{domain} · {attack.upper()}")
+            ax.set_xlabel("eps on [0, 1] (the paper's scale: ×2)")
+        axes[i][0].set_ylabel("perc_clean")
+    axes[0][-1].legend(frameon=False, fontsize=8)
+    return fig
+
+
+def set_sizes(sizes: pd.DataFrame, domains: Sequence[str]) -> plt.Figure:
+    """Training and validation images of each development set, one panel per domain."""
+    shown = sizes[sizes.set != "test"].melt(id_vars=["domain", "set"], value_vars=["train", "validation"],
+                                            var_name="split", value_name="images")
+    fig, axes = plt.subplots(1, len(domains), figsize=(1.5 + 3.4 * len(domains), 3.0), squeeze=False, sharey=True)
+    for ax, domain in zip(axes[0], domains):
+        sns.barplot(data=shown[shown.domain == domain], x="set", y="images", hue="split", ax=ax)
+        ax.set_title(domain)
+    return fig
+
+
+def unit_bars(counts: pd.DataFrame) -> plt.Figure:
+    """Units per page and stage (``book.unit_counts``; its last row, the whole book, left out)."""
+    shown = counts[counts.page != counts.page.iloc[-1]].melt(id_vars="page", value_vars=["train", "craft", "evaluate"],
+                                                              var_name="stage", value_name="units")
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    sns.barplot(data=shown, x="page", y="units", hue="stage", ax=ax)
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", rotation=15)
+    return fig

@@ -1,4 +1,4 @@
-"""The study's units of work (train, craft, predict), cached in the store, and the tidy results built from them.
+"""The study's units of work (train, craft, evaluate), cached in the store, and the tidy results built from them.
 
 A *target* and a *surrogate* are both ``ModelSpec``s: a domain, an architecture, an initialisation, a development set
 and a copy index. Copy 2 of a configuration is trained independently of copy 1 (its own seed for init, data order and
@@ -268,7 +268,7 @@ class CraftUnit(StoredUnit):
     params: tuple[tuple[str, Any], ...] = ()
     batch_size: int = 64
     keep: bool = True
-    targets: tuple[PredictUnit, ...] = ()
+    targets: tuple[EvaluateUnit, ...] = ()
     stage: str = field(default="craft", init=False)
 
     def spec(self) -> dict[str, Any]:
@@ -314,12 +314,12 @@ class CraftUnit(StoredUnit):
                 target.put(store, scored[target.key()])
         return path
 
-    def sweep(self, store: Store, targets: Sequence[PredictUnit], out: Path | None = None) -> dict[str, np.ndarray]:
+    def sweep(self, store: Store, targets: Sequence[EvaluateUnit], out: Path | None = None) -> dict[str, np.ndarray]:
         """Craft the set chunk by chunk and score ``targets`` on each chunk; with ``out``, also write the stored
         perturbations there (all, or the first ``KEPT_IMAGES`` when not ``keep``). Returns each target's scores.
 
         A chunk is a whole number of attack batches (so each batch gets the seed it gets in any run) and of
-        ``PREDICT_BATCH`` (so a target sees exactly the batches ``PredictUnit`` gives it from the stored file: the
+        ``PREDICT_BATCH`` (so a target sees exactly the batches ``EvaluateUnit`` gives it from the stored file: the
         same scores, bit for bit on a CPU)."""
         for t in targets:
             if t.craft is None or t.craft.key() != self.key() or t.target.data != self.lead.data:
@@ -374,7 +374,7 @@ class CraftUnit(StoredUnit):
 
 
 @dataclass(frozen=True)
-class PredictUnit(StoredUnit):
+class EvaluateUnit(StoredUnit):
     """A target's scores on the clean test set (``craft=None``) or on a perturbed one: ``scores.npy``.
 
     Its key is the same whether it is computed on its own (reading the craft's stored perturbations) or inside its
@@ -391,7 +391,7 @@ class PredictUnit(StoredUnit):
 
     def describe(self) -> str:
         what = f"{self.craft.describe()} ({self.perturbation})" if self.craft else "clean"
-        return f"predict {self.target.model.label()} on {what}"
+        return f"evaluate {self.target.model.label()} on {what}"
 
     def predict(self, model: Classifier, images: Any, perturbation: Any = None) -> np.ndarray:
         """The target's scores on ``images`` (plus ``perturbation``), in batches of ``PREDICT_BATCH``."""
@@ -428,10 +428,10 @@ def fuse(units: Iterable[Any]) -> list[Any]:
     perturbations (``CraftUnit.targets``), which leave the evaluate stage; crafts that keep theirs, trainings and
     clean evaluations are unchanged. Keys do not change, so what is stored is found either way."""
     units = list(units)
-    inside: dict[str, dict[str, PredictUnit]] = {}
+    inside: dict[str, dict[str, EvaluateUnit]] = {}
     crafts: dict[str, CraftUnit] = {}
     for unit in units:
-        if isinstance(unit, PredictUnit) and unit.craft is not None and not unit.craft.keep:
+        if isinstance(unit, EvaluateUnit) and unit.craft is not None and not unit.craft.keep:
             inside.setdefault(unit.craft.key(), {}).setdefault(unit.key(), unit)
             crafts.setdefault(unit.craft.key(), unit.craft)
     out: list[Any] = []
@@ -439,7 +439,7 @@ def fuse(units: Iterable[Any]) -> list[Any]:
         if isinstance(unit, CraftUnit) and unit.key() in inside:
             targets = {t.key(): t for t in unit.targets} | inside.pop(unit.key())
             out.append(replace(unit, targets=tuple(targets.values())))
-        elif not (isinstance(unit, PredictUnit) and unit.craft is not None and unit.craft.key() in crafts):
+        elif not (isinstance(unit, EvaluateUnit) and unit.craft is not None and unit.craft.key() in crafts):
             out.append(unit)
     out += [replace(crafts[key], targets=tuple(targets.values())) for key, targets in inside.items()]
     return out
@@ -460,6 +460,17 @@ class Condition:
         """White-box where the surrogate is the target itself (or an ensemble that contains it)."""
         own = self.target in self.surrogate.members
         return "white-box" if own else "black-box"
+
+    @property
+    def same_arch(self) -> bool:
+        """Whether the surrogate has the target's architecture (an ensemble never has: its arch joins several)."""
+        return self.target.arch == self.surrogate.arch
+
+    @property
+    def pair_init(self) -> str | None:
+        """The initialisation target and surrogate share ("imagenet", "random"), None where they differ: the
+        paper's pre-training contrast compares ImageNet pairs with random pairs."""
+        return self.target.init if self.target.init == self.surrogate.init else None
 
 
 class Study:
@@ -510,19 +521,23 @@ class Study:
         return CraftUnit(self.surrogate_unit(surrogate), attack, float(eps), self.attack_params(attack),
                          self.cfg.for_domain(surrogate.domain).batch_size, keep=self.cfg.keep_perturbations)
 
-    def predict_unit(self, target: ModelSpec, condition: Condition | None = None) -> PredictUnit:
+    def evaluate_unit(self, target: ModelSpec, condition: Condition | None = None) -> EvaluateUnit:
         if condition is None:
-            return PredictUnit(self.train_unit(target))
+            return EvaluateUnit(self.train_unit(target))
         craft = self.craft_unit(condition.surrogate, condition.attack, condition.eps)
-        return PredictUnit(self.train_unit(target), craft, condition.perturbation)
+        return EvaluateUnit(self.train_unit(target), craft, condition.perturbation)
 
-    def units(self, conditions: Iterable[Condition]) -> list[Any]:
-        """Every unit the conditions need, by stage (for ``medadv.grid.run_units``)."""
+    def units(self, conditions: Iterable[Condition], models: Iterable[ModelSpec] = ()) -> list[Any]:
+        """Every unit the conditions need, and the training and clean evaluation of each of ``models``, by stage
+        (for ``medadv.grid.run_units``)."""
         out: dict[str, Any] = {}
+        for model in models:
+            for unit in (self.train_unit(model), self.evaluate_unit(model)):
+                out.setdefault(unit.key(), unit)
         for cond in conditions:
             for unit in (self.train_unit(cond.target), *(self.train_unit(s) for s in cond.surrogate.members),
-                         self.craft_unit(cond.surrogate, cond.attack, cond.eps), self.predict_unit(cond.target),
-                         self.predict_unit(cond.target, cond)):
+                         self.craft_unit(cond.surrogate, cond.attack, cond.eps), self.evaluate_unit(cond.target),
+                         self.evaluate_unit(cond.target, cond)):
                 out.setdefault(unit.key(), unit)
         order = {"train": 0, "craft": 1, "evaluate": 2}
         return sorted(out.values(), key=lambda u: order[u.stage])
@@ -538,10 +553,10 @@ class Study:
         return self.train_unit(spec).history(self.store)
 
     def clean_scores(self, target: ModelSpec) -> np.ndarray:
-        return self.predict_unit(target).scores(self.store)
+        return self.evaluate_unit(target).scores(self.store)
 
     def scores(self, cond: Condition) -> np.ndarray:
-        return self.predict_unit(cond.target, cond).scores(self.store)
+        return self.evaluate_unit(cond.target, cond).scores(self.store)
 
     def delta(self, surrogate: ModelSpec | EnsembleSpec, attack: str, eps: float,
               perturbation: str = "adversarial") -> np.ndarray:
@@ -579,7 +594,7 @@ class Study:
         test = self.test(domain)
         pairs = [(self.clean_scores(c.target), self.scores(c)) for c in conditions]
         flat = [s for pair in pairs for s in pair]
-        return metrics.bootstrap(_mean_perc_clean, test.labels, *flat, **self._boot(domain))
+        return metrics.bootstrap(metrics.mean_perc_clean, test.labels, *flat, **self._boot(domain))
 
     def perc_clean_difference(self, a: Sequence[Condition], b: Sequence[Condition]) -> dict[str, Any]:
         """Paired bootstrap of mean perc_clean(a) − mean perc_clean(b) on the same test images and resamples."""
@@ -592,7 +607,7 @@ class Study:
         is weights (1, −1), an interaction (a difference of two differences) (1, −1, −1, 1)."""
         domain = _one_domain([c for group in groups for c in group])
         flat = [tuple(s for c in group for s in (self.clean_scores(c.target), self.scores(c))) for group in groups]
-        return metrics.weighted_contrast(_mean_perc_clean, self.test(domain).labels, flat, weights,
+        return metrics.weighted_contrast(metrics.mean_perc_clean, self.test(domain).labels, flat, weights,
                                          **self._boot(domain))
 
     # tidy results -------------------------------------------------------------------------------------------
@@ -615,21 +630,6 @@ class Study:
                 rows.append(_row(cond.target, cond.surrogate, cond.attack, cond.eps, cond.perturbation, name, ci,
                                  len(test), self.cfg.seed, cond.threat))
         return pd.DataFrame(rows, columns=RESULT_COLUMNS)
-
-
-def _mean_perc_clean(y: np.ndarray, *scores: np.ndarray) -> float:
-    """Mean over (clean, adversarial) score pairs of AUC_adv / AUC_clean × 100."""
-    values = [metrics.perc_clean(metrics.auc(y, adv), metrics.auc(y, clean)) for clean, adv in zip(scores[::2], scores[1::2])]
-    return float(np.mean(values))
-
-
-def _mean_perc_clean_weighted(w: np.ndarray, y: np.ndarray, *scores: np.ndarray) -> np.ndarray:
-    """The same for every bootstrap resample at once (rows of per-image counts ``w``): vectorised AUCs."""
-    return np.mean([metrics.perc_clean_auc.weighted(w, y, clean, adv) for clean, adv in zip(scores[::2], scores[1::2])],
-                   axis=0)
-
-
-_mean_perc_clean.weighted = _mean_perc_clean_weighted  # type: ignore[attr-defined]  # see metrics._stat_over
 
 
 def _one_domain(conditions: Sequence[Condition]) -> str:

@@ -336,7 +336,7 @@ def test_pages_in_parallel_overlap_and_give_the_same_tables(quick_book, tmp_path
 
 
 def test_linear_trend_recovers_a_line_and_refuses_a_ci_from_two_points():
-    from medadv.pages import linear_trend
+    from medadv.metrics import linear_trend
 
     rng = np.random.default_rng(0)
     x = np.linspace(0, 0.3, 6)
@@ -366,3 +366,15 @@ def test_launch_buttons_point_at_the_repository_the_book_is_built_from(tmp_path,
     original = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert staged["repository"]["url"] == (expected or original["repository"]["url"])
     assert staged["launch_buttons"] == original["launch_buttons"] and staged["execute"] == original["execute"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES)
+def test_grid_plans_every_unit_a_page_touches(quick_book, page, monkeypatch, tmp_path):
+    """``medadv grid`` plans from the registry the pages read: every store key a page touches under the quick
+    profile (executed in this process on the book's store, keys recorded) is planned for it."""
+    from test_registry import planned_keys, touched_keys
+
+    build, _, _ = quick_book
+    touched = touched_keys(page, build / "store", monkeypatch, tmp_path)
+    assert touched <= planned_keys(page), f"{page}: {len(touched - planned_keys(page))} keys not planned"

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medadv import pages
+from medadv import analysis, paper, show
 from medadv.config import StudyConfig
 from medadv.study import Condition
 
@@ -45,12 +45,12 @@ class Stub:
 
 @pytest.fixture
 def gains(monkeypatch):
-    monkeypatch.setattr(pages, "pretraining_gain", lambda study, domain, arch, data: {
+    monkeypatch.setattr(analysis, "pretraining_gain", lambda study, domain, arch, data: {
         "value": GAINS[(domain, arch)], "ci_low": GAINS[(domain, arch)] - 0.01, "ci_high": GAINS[(domain, arch)] + 0.01})
 
 
 def test_claim_a_per_architecture_relation_with_the_seed_check():
-    rows = pages.claim_rows(Stub(), "a").set_index(["domain", "part"])
+    rows = analysis.claim_rows(Stub(), "a").set_index(["domain", "part"])
     # same architecture: both pairs lose 200 × gain of their target; the mean over a1 and a2 targets
     assert rows.loc[("pathology", "same architecture"), "difference"] == pytest.approx(-200 * 0.10)
     assert rows.loc[("radiology", "different architecture"), "difference"] == pytest.approx(-200 * 0.15)
@@ -59,64 +59,64 @@ def test_claim_a_per_architecture_relation_with_the_seed_check():
     # the copies page's measurement: copy 2 as target gains nothing from pre-training, so pair 1 → 2 fails
     same = rows.loc[("pathology", "same architecture")]
     assert same.seed == "does not survive" and "1 of 2 ordered pairs" in same.seed_note
-    assert rows.loc[("pathology", "different architecture"), "seed"] == pages.NOT_MEASURED
+    assert rows.loc[("pathology", "different architecture"), "seed"] == analysis.NOT_MEASURED
 
 
 def test_a_verdict_survives_the_seed_where_every_pair_of_copies_gives_it(monkeypatch):
-    monkeypatch.setattr(pages, "copy_pair_verdicts", lambda study, conditions: pd.DataFrame({
-        "pair": ["2 → 1", "1 → 2", "3 → 1", pages.ALL_PAIRS], "paper_pair": [True, False, False, False],
+    monkeypatch.setattr(analysis, "copy_pair_verdicts", lambda study, conditions: pd.DataFrame({
+        "pair": ["2 → 1", "1 → 2", "3 → 1", analysis.ALL_PAIRS], "paper_pair": [True, False, False, False],
         "verdict": ["holds", "holds", "holds", "holds"]}))
-    assert pages.seed_check(Stub(copies=3), "pathology") == (
+    assert analysis.seed_check(Stub(copies=3), "pathology") == (
         "survives", "a1 alone: its copies 2 → 1 give holds, and 3 of 3 ordered pairs of 3 independently trained "
                     "copies give the same")
-    monkeypatch.setattr(pages, "copy_pair_verdicts", lambda study, conditions: pd.DataFrame({
+    monkeypatch.setattr(analysis, "copy_pair_verdicts", lambda study, conditions: pd.DataFrame({
         "pair": ["2 → 1", "1 → 2"], "paper_pair": [True, False], "verdict": ["unresolved", "unresolved"]}))
-    assert pages.seed_check(Stub(), "pathology")[0] == "unresolved in every pair"
+    assert analysis.seed_check(Stub(), "pathology")[0] == "unresolved in every pair"
 
 
 def test_claims_c_d_e_and_weak_cells():
-    c = pages.claim_rows(Stub(), "c").set_index("domain")
+    c = analysis.claim_rows(Stub(), "c").set_index("domain")
     assert c.loc["pathology", "difference"] == pytest.approx((93 + 102) / 2 - (85 + 90) / 2) and c.verdict.eq("holds").all()
-    d = pages.claim_rows(Stub(), "d").set_index("domain")
+    d = analysis.claim_rows(Stub(), "d").set_index("domain")
     assert d.loc["radiology", "difference"] == pytest.approx((102 - 90) - (93 - 85))  # the interaction
     assert d.loc["radiology", "verdict"] == "holds" and d.loc["radiology", "part"] == "different − same architecture"
-    e = pages.claim_rows(Stub(), "e").set_index("domain")
+    e = analysis.claim_rows(Stub(), "e").set_index("domain")
     assert e.loc["pathology", "difference"] == pytest.approx(-200 * 0.10) and set(e.verdict) == {"holds"}
-    weak = pages.claim_rows(Stub(auc_low=0.5), "e")
+    weak = analysis.claim_rows(Stub(auc_low=0.5), "e")
     assert set(weak.verdict) == {"unresolved"} and weak.note.str.contains("near chance").all()
     # only a verdict attack's conditions count; a profile without ImageNet init has no pre-training claim
-    assert pages.claim_rows(Stub(inits=("random",)), "a").empty and pages.claim_rows(Stub(inits=("random",)), "b").empty
+    assert analysis.claim_rows(Stub(inits=("random",)), "a").empty and analysis.claim_rows(Stub(inits=("random",)), "b").empty
 
 
 def test_claim_b_is_the_slope_over_domains_and_architectures(gains):
-    row = pages.claim_rows(Stub(), "b").iloc[0]
+    row = analysis.claim_rows(Stub(), "b").iloc[0]
     # transfer gain = 200 × pre-training gain at every point: slope 200 in every bootstrap resample
     assert row.domain == "all" and row.difference == pytest.approx(200) and row.verdict == "holds"
     assert row.ci_low == pytest.approx(200) and "each point's value fixed" in row.interval
-    few = pages.claim_rows(Stub(domains=("pathology",)), "b").iloc[0]
+    few = analysis.claim_rows(Stub(domains=("pathology",)), "b").iloc[0]
     assert few.verdict == "unresolved" and "needs at least 3" in few.note
 
 
 def test_slope_verdict_reads_weak_points_and_signs():
     points = pd.DataFrame({"domain": ["p", "p", "r"], "arch": ["a1", "a2", "a1"], "note": ["", "", ""]})
     fit = {"slope": -50.0, "ci_low": -80.0, "ci_high": -10.0}
-    assert pages.slope_verdict(points, fit, 100)["verdict"] == "fails"
-    weak = pages.slope_verdict(points.assign(note=["", "neither side transfers", ""]), {**fit, "ci_low": 5.0,
+    assert analysis.slope_verdict(points, fit, 100)["verdict"] == "fails"
+    weak = analysis.slope_verdict(points.assign(note=["", "neither side transfers", ""]), {**fit, "ci_low": 5.0,
                                                                                          "ci_high": 90.0}, 100)
     assert weak["verdict"] == "unresolved" and weak["note"].startswith("1 of 3 points") and "p a2" in weak["note"]
 
 
 def test_the_summary_lists_every_claim(gains):
-    table = pages.claims_table(Stub())
+    table = analysis.claims_table(Stub())
     assert list(dict.fromkeys(table.claim)) == ["a", "b", "c", "d", "e"]
-    assert {c.page for c in pages.CLAIMS} <= {"t3_pretraining", "gain_vs_transfer", "t4_data", "t5_data_pretraining"}
+    assert {c.page for c in paper.CLAIMS} <= {"t3_pretraining", "gain_vs_transfer", "t4_data", "t5_data_pretraining"}
     assert set(table.verdict) <= {"holds", "fails", "unresolved"} and table.interval.str.len().gt(0).all()
-    shown = pages.claims_shown(table)
+    shown = show.claims_shown(table)
     assert shown.loc[shown.claim == "d", "difference [95% CI]"].iloc[0] == "4.0 [3.0, 5.0]"
     with pytest.raises(ValueError, match="unknown claim"):
-        pages.claim("z")
+        paper.claim("z")
 
 
 def test_effects_without_an_interval_say_so():
-    assert pages.effect_text(14.04, float("nan"), float("nan")) == "14.0 (no interval)"
-    assert pages.effect_text(-2.0, -3.0, -1.0) == "-2.0 [-3.0, -1.0]" and pages.effect_text(float("nan"), 0, 1) == "n/a"
+    assert show.effect_text(14.04, float("nan"), float("nan")) == "14.0 (no interval)"
+    assert show.effect_text(-2.0, -3.0, -1.0) == "-2.0 [-3.0, -1.0]" and show.effect_text(float("nan"), 0, 1) == "n/a"

@@ -6,7 +6,7 @@ import pytest
 from medadv.data import DataSpec
 from medadv.estimate import (FORWARD_SHARE, PAPER_DOMAINS, Rate, gpu_hours, profile_gpu_hours, rate, task_seconds,
                               unit_seconds)
-from medadv.study import KEPT_IMAGES, CraftUnit, ModelSpec, PredictUnit, TrainUnit, fuse
+from medadv.study import KEPT_IMAGES, CraftUnit, ModelSpec, EvaluateUnit, TrainUnit, fuse
 from medadv.train import TrainSettings
 
 DATA = DataSpec("synthetic", "pathology", 112, n_dev=1000, n_test=200, val_fraction=0.2, seed=0)
@@ -26,12 +26,12 @@ def test_unit_seconds_follow_the_work_model():
     pgd = CraftUnit(train_unit(), "pgd", 0.01, params=(("alpha", 0.002), ("steps", 20)))
     assert unit_seconds(pgd, MEASURED) == pytest.approx(200 * 20 / per_s)
     assert unit_seconds(CraftUnit(train_unit(), "fgsm", 0.01), MEASURED) == pytest.approx(200 / per_s)
-    assert unit_seconds(PredictUnit(train_unit(), pgd), MEASURED) == pytest.approx(200 * FORWARD_SHARE / per_s)
+    assert unit_seconds(EvaluateUnit(train_unit(), pgd), MEASURED) == pytest.approx(200 * FORWARD_SHARE / per_s)
 
 
 def test_totals_and_unknown_architectures():
     pgd = CraftUnit(train_unit(), "pgd", 0.01, params=(("steps", 20),))
-    table = gpu_hours([train_unit(), train_unit(), pgd, PredictUnit(train_unit(), pgd)], MEASURED)
+    table = gpu_hours([train_unit(), train_unit(), pgd, EvaluateUnit(train_unit(), pgd)], MEASURED)
     assert list(table.stage) == ["train", "craft", "evaluate", "total"]
     assert list(table.units) == [1, 1, 1, 3]  # the duplicate training is one unit
     assert table.gpu_hours.iloc[-1] == pytest.approx(table.gpu_hours.iloc[:3].sum())
@@ -55,7 +55,7 @@ def test_fused_crafts_store_what_the_book_shows_and_run_their_evaluations():
     big = DataSpec("synthetic", "pathology", 112, n_dev=1000, n_test=2000, val_fraction=0.2, seed=0)
     target = TrainUnit(ModelSpec("pathology", "densenet121", "random"), big, TrainSettings(epochs=1))
     crafts = [CraftUnit(target, "pgd", 0.01, params=(("steps", 20),), keep=keep) for keep in (True, False)]
-    units = [u for c in crafts for u in (c, PredictUnit(target, c), PredictUnit(target, c, "shuffled"))]
+    units = [u for c in crafts for u in (c, EvaluateUnit(target, c), EvaluateUnit(target, c, "shuffled"))]
     kept, fused = (gpu_hours(units[i:i + 3], MEASURED).set_index("stage") for i in (0, 3))
     assert kept.loc["craft", "store_gb"] == pytest.approx(3 * 112**2 * 2000 / 1e9)
     assert fused.loc["craft", "store_gb"] == pytest.approx(3 * 112**2 * KEPT_IMAGES / 1e9)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from medadv import pages, paper
+from medadv import analysis, book, metrics, paper, show
 from medadv.config import ConfigError, StudyConfig
 from medadv.study import Condition, EnsembleSpec, ModelSpec, Study
 
@@ -45,10 +45,10 @@ def test_t2_t4_t5_designs(tmp_path):
 
 
 def test_verdicts():
-    assert paper.verdict({"ci_low": -5, "ci_high": -1}, expected_sign=-1) == "holds"
-    assert paper.verdict({"ci_low": 1, "ci_high": 5}, expected_sign=-1) == "fails"
-    assert paper.verdict({"ci_low": -1, "ci_high": 5}, expected_sign=-1) == "unresolved"
-    assert paper.verdict({"ci_low": 1, "ci_high": 5}, expected_sign=+1) == "holds"
+    assert analysis.verdict({"ci_low": -5, "ci_high": -1}, expected_sign=-1) == "holds"
+    assert analysis.verdict({"ci_low": 1, "ci_high": 5}, expected_sign=-1) == "fails"
+    assert analysis.verdict({"ci_low": -1, "ci_high": 5}, expected_sign=-1) == "unresolved"
+    assert analysis.verdict({"ci_low": 1, "ci_high": 5}, expected_sign=+1) == "holds"
 
 
 def test_working_eps_follows_the_criterion():
@@ -59,10 +59,10 @@ def test_working_eps_follows_the_criterion():
         rows.append({"threat": "black-box", "attack": "pgd", "eps": eps, "perturbation": "shuffled",
                      "control_diff": float("nan"), "beats_control": float("nan")})
     cells = pd.DataFrame(rows)
-    assert paper.working_eps(cells) == 0.03  # 55 >= 0.75 * 60; 30 is not
+    assert analysis.working_eps(cells) == 0.03  # 55 >= 0.75 * 60; 30 is not
     # an effect that does not beat its control (paired CI reaching zero) never counts, however large
-    assert paper.working_eps(cells.assign(beats_control=[False, None] * 3 + [True, None])) == 0.04
-    assert paper.working_eps(cells.assign(beats_control=False)) is None
+    assert analysis.working_eps(cells.assign(beats_control=[False, None] * 3 + [True, None])) == 0.04
+    assert analysis.working_eps(cells.assign(beats_control=False)) is None
 
 
 class _Stub:
@@ -85,11 +85,11 @@ def test_a_contrast_without_transfer_or_on_a_target_near_chance_is_unresolved():
     a = [Condition(t, ModelSpec("pathology", "a1", "random", "d2"), "pgd", 0.03)]
     b = [Condition(t, ModelSpec("pathology", "a1", "random", "d1", 2), "pgd", 0.03)]
     clear = {"a-vs-b": (2.0, 6.0), ("adv-vs-ctrl", "d1"): (-20.0, -10.0), ("adv-vs-ctrl", "d2"): (-3.0, 1.0)}
-    assert paper.contrast(_Stub(clear), a, b, expected_sign=+1)["verdict"] == "holds"
+    assert analysis.contrast(_Stub(clear), a, b, expected_sign=+1)["verdict"] == "holds"
     none = {**clear, ("adv-vs-ctrl", "d1"): (-2.0, 3.0)}
-    got = paper.contrast(_Stub(none), a, b, expected_sign=+1)
+    got = analysis.contrast(_Stub(none), a, b, expected_sign=+1)
     assert got["verdict"] == "unresolved" and "shuffled control" in got["note"]
-    got = paper.contrast(_Stub(clear, auc_low=0.52), a, b, expected_sign=+1)
+    got = analysis.contrast(_Stub(clear, auc_low=0.52), a, b, expected_sign=+1)
     assert got["verdict"] == "unresolved" and "near chance" in got["note"]
 
 
@@ -117,15 +117,15 @@ def test_an_interaction_needs_transfer_on_both_sides_of_the_amplification():
     effects = {"interaction": (1.0, 9.0), ("adv-vs-ctrl", "d2", False): (-2.0, 2.0),
                ("adv-vs-ctrl", "d1", False): (-9.0, -4.0), ("adv-vs-ctrl", "d2", True): (-8.0, -3.0),
                ("adv-vs-ctrl", "d1", True): (-30.0, -20.0)}
-    got = paper.interaction(_InteractionStub(effects), first, second, expected_sign=+1,
+    got = analysis.interaction(_InteractionStub(effects), first, second, expected_sign=+1,
                             labels=("different architecture", "same architecture"))
     assert got == {"difference": 5.0, "ci_low": 1.0, "ci_high": 9.0, "verdict": "holds", "note": ""}
     # with different architectures nothing transfers, not even from d1: the data effect cannot show there
     flat = {**effects, ("adv-vs-ctrl", "d1", False): (-1.0, 3.0)}
-    got = paper.interaction(_InteractionStub(flat), first, second, expected_sign=+1,
+    got = analysis.interaction(_InteractionStub(flat), first, second, expected_sign=+1,
                             labels=("different architecture", "same architecture"))
     assert got["verdict"] == "unresolved" and got["note"].endswith("(different architecture)")
-    assert paper.interaction(_InteractionStub(effects, auc_low=0.55), first, second,
+    assert analysis.interaction(_InteractionStub(effects, auc_low=0.55), first, second,
                              expected_sign=+1)["verdict"] == "unresolved"
 
 
@@ -135,10 +135,10 @@ def test_tables_mark_cells_that_cannot_be_read():
         {"a": "y", "b": "fgsm", "perc_clean": 99.0, "ci_low": 95.0, "ci_high": 103.0, "mark": "∘"},
         {"a": "z", "b": "fgsm", "perc_clean": 80.0, "ci_low": 70.0, "ci_high": 90.0, "mark": "∘†"},
     ])
-    table = paper.paper_layout(cells, ["a"], ["b"])
+    table = show.paper_layout(cells, ["a"], ["b"])
     assert table.loc["x", "fgsm"] == "50.0 [40.0, 60.0]"
     assert table.loc["y", "fgsm"] == "99.0 [95.0, 103.0] ∘" and table.loc["z", "fgsm"].endswith("∘†")
-    tally = paper.control_tally(cells.assign(perturbation="adversarial", threat="black-box",
+    tally = analysis.control_tally(cells.assign(perturbation="adversarial", threat="black-box",
                                              control_diff=[-40.0, 1.0, -3.0], beats_control=[True, False, False],
                                              near_chance=[False, False, True]))
     assert (tally["cells"], tally["below"], tally["beats"], tally["near_chance"]) == (3, 2, 1, 1)
@@ -146,7 +146,7 @@ def test_tables_mark_cells_that_cannot_be_read():
 
 def test_paper_layout_formats_cells():
     cells = pd.DataFrame([{"a": "x", "b": "fgsm", "perc_clean": 50.0, "ci_low": 40.0, "ci_high": 60.0}])
-    table = paper.paper_layout(cells, ["a"], ["b"])
+    table = show.paper_layout(cells, ["a"], ["b"])
     assert table.loc["x", "fgsm"] == "50.0 [40.0, 60.0]"
 
 
@@ -181,7 +181,7 @@ def test_attack_design_reuses_t3_pgd_and_adds_an_ensemble(tmp_path):
     for c in ensembles:  # PGD on the single surrogates of the same target together, never the target itself
         assert c.attack == "pgd" and c.target not in c.surrogate.members
         assert set(c.surrogate.members) == {x.surrogate for x in singles if x.target == c.target}
-        assert paper.features(c)["architecture"] == "ensemble" and paper.method(c) == "ensemble pgd"
+        assert analysis.features(c)["architecture"] == "ensemble" and paper.method(c) == "ensemble pgd"
 
 
 def test_ensemble_surrogate_units_keep_existing_keys(tmp_path):
@@ -207,15 +207,15 @@ def test_seed_vs_sampling_and_copy_findings():
                           "value": [10.0, 30.0, 50.0, 5.0, 5.0, 5.0, 10.0, 12.0],
                           "ci_low": [0.0, 20.0, 40.0, 1.0, 1.0, 1.0, 0.0, 2.0],
                           "ci_high": [19.6, 39.6, 59.6, 9.0, 9.0, 9.0, 19.6, 21.6]})
-    noise = pages.seed_vs_sampling(cells, value="value", by=["domain", "init"]).set_index("init")
+    noise = metrics.seed_vs_sampling(cells, value="value", by=["domain", "init"]).set_index("init")
     assert noise.loc["x", "seed_sd"] == pytest.approx(20.0) and noise.loc["x", "sampling_se"] == pytest.approx(5.0, 1e-3)
     assert noise.loc["x", "seed_sd_low"] < 20.0 < noise.loc["x", "seed_sd_high"] and noise.loc["x", "ratio"] > 3.9
     assert list(noise.larger) == ["seed", "sampling", "comparable"]  # z: 2 rows, SD 1.4 but its interval is wide
-    verdicts = pd.DataFrame({"domain": "d", "pair": ["2 → 1", "1 → 2", pages.ALL_PAIRS],
+    verdicts = pd.DataFrame({"domain": "d", "pair": ["2 → 1", "1 → 2", analysis.ALL_PAIRS],
                              "paper_pair": [True, False, False], "difference": [-5.0, 1.0, -2.0],
                              "ci_low": [-9.0, -3.0, -4.0], "ci_high": [-1.0, 4.0, -0.5],
                              "verdict": ["holds", "unresolved", "holds"]})
-    finding = pages.copies_finding(verdicts).iloc[0]
+    finding = analysis.copies_finding(verdicts).iloc[0]
     assert (finding.pairs, finding.holds, finding.fraction_negative) == (2, 1, 0.5)
     assert finding.paper_pair_verdict == "holds" and finding.all_pairs_verdict == "holds"
 
@@ -226,7 +226,7 @@ def test_factor_ranking_compares_each_attack_with_pgd():
             ("ensemble pgd", "pre-training", -10.0, "holds")]
     effects = pd.DataFrame([{"domain": "d", "method": m, "contrast": c, "difference": v, "ci_low": v - 1,
                              "ci_high": v + 1, "verdict": verdict} for m, c, v, verdict in rows])
-    ranking = pages.factor_ranking(effects).set_index("method")
+    ranking = analysis.factor_ranking(effects).set_index("method")
     assert ranking.loc["pgd", "larger factor"] == "pre-training" and ranking.loc["pgd", "as_pgd"] == "baseline"
     assert ranking.loc["mi_fgsm", "larger factor"] == "architecture" and ranking.loc["mi_fgsm", "as_pgd"] == "no"
     assert ranking.loc["ensemble pgd", "architecture"] == "n/a" and ranking.loc["ensemble pgd", "as_pgd"] == "yes"
@@ -245,11 +245,11 @@ def test_ensemble_craft_and_copy_pairs_on_a_tiny_study(tmp_path):
                       copies=3, device="cpu", progress=False)
     s = Study(cfg)
     copies = paper.copies_conditions(s, "pathology")
-    cells = pages.copy_pair_cells(s, copies)
+    cells = analysis.copy_pair_cells(s, copies)
     assert len(cells) == 6 and cells.paper_pair.sum() == 1
     assert ((cells.ci_low <= cells.perc_clean + 1e-9) & (cells.perc_clean <= cells.ci_high + 1e-9)).all()
-    assert len(pages.copy_clean_auc(s, copies)) == 3
-    assert pages.copy_pair_verdicts(s, copies).empty  # one initialisation: no pre-training contrast to test
+    assert len(analysis.copy_clean_auc(s, copies)) == 3
+    assert analysis.copy_pair_verdicts(s, copies).empty  # one initialisation: no pre-training contrast to test
     target, members = copies[0].target, tuple(ModelSpec("pathology", "resnet10t", "random", copy=k) for k in (2, 3))
     ensemble = Condition(target, EnsembleSpec(members), "pgd", cfg.eps)
     delta = s.delta(ensemble.surrogate, "pgd", cfg.eps)
@@ -295,7 +295,7 @@ def _fake_results(table: str) -> pd.DataFrame:
 
 
 def test_paper_table_t3_has_the_authors_rows_columns_and_rounding():
-    table = paper.paper_table(_fake_results("t3"), "t3")
+    table = show.paper_table(_fake_results("t3"), "t3")
     assert table.index.names == ["architecture", "target init", "surrogate init"]
     assert list(table.index) == [(a, t, s) for a in ("same", "different") for t in ("ImageNet", "random")
                                  for s in ("ImageNet", "random")]
@@ -308,48 +308,60 @@ def test_paper_table_t3_has_the_authors_rows_columns_and_rounding():
     # pathology (+0.1), different architecture, random target (+0.2): 0.818
     assert table.loc[("different", "random", "random"), ("pathology", "AUC")] == 0.82
     assert table.loc[("different", "random", "random"), ("pathology", "% of clean")] == 82
-    clean = paper.paper_clean_table(_fake_results("t3"))
+    clean = show.paper_clean_table(_fake_results("t3"))
     assert list(clean.index) == ["ImageNet", "random"] and list(clean.columns) == ["radiology", "pathology"]
     assert clean.loc["random", "pathology"] == pytest.approx(0.8)
 
 
 def test_paper_table_t4_rows_follow_the_data_sets_and_t2_is_auc_by_attack_and_eps():
-    t4 = paper.paper_table(_fake_results("t4"), "t4")
+    t4 = show.paper_table(_fake_results("t4"), "t4")
     assert t4.index.names == ["architecture", "surrogate data"]
     assert list(t4.index) == [(a, d) for a in ("same", "different") for d in ("d1", "d2", "d2/2")]
     assert t4.loc[("same", "d2"), ("radiology", "AUC")] == 0.82  # .5 + .1 + .2 + .005 (d2) + .005 + .013
     assert t4.loc[("different", "d2/2"), ("pathology", "% of clean")] == 83  # 60 + 20 + 1 (d2/2) + .5 + 1.3
-    t2 = paper.paper_table(_fake_results("t2"), "t2")
+    t2 = show.paper_table(_fake_results("t2"), "t2")
     assert t2.index.names == ["domain", "perturbation"]
     assert list(t2.index) == [(d, p) for d in ("radiology", "pathology") for p in ("adversarial", "shuffled control")]
     assert list(t2.columns) == [(a, e) for a in ("FGSM", "PGD") for e in (0.01, 0.02)]
-    assert t2.columns.names == ["attack", paper.EPS_LEVEL]
+    assert t2.columns.names == ["attack", show.EPS_LEVEL]
     # mean AUC over the 4 architecture pairs (two same: +0.1 each), white-box rows left out
     assert t2.loc[("radiology", "adversarial"), ("PGD", 0.02)] == pytest.approx(round(0.5 + 0.05 + 0.2 + 0.01 + 0.02, 2))
     assert t2.loc[("pathology", "shuffled control"), ("FGSM", 0.01)] == pytest.approx(round(0.6 + 0.05 + 0.2 + 0.3 + 0.01, 2))
     with pytest.raises(ValueError, match="unknown table"):
-        paper.paper_table(_fake_results("t2"), "t9")
+        show.paper_table(_fake_results("t2"), "t9")
 
 
 def test_methods_tables_say_why_the_build_departs_and_which_training_settings_are_ours():
     cfg = StudyConfig(archs=("a1", "a2"), eps=0.02, pgd_steps=3, lr_imagenet=0.0005, epochs_random=8)
-    differences = pages.paper_setting_differences(cfg).set_index("setting")
+    differences = analysis.paper_setting_differences(cfg).set_index("setting")
     differing = differences[differences.differs]
     assert differing.why.str.len().gt(0).all() and (differences[~differences.differs].why == "").all()
     assert differences.loc["PGD steps", "why"].startswith("our choice") and not differences.loc["initialisations", "differs"]
     assert differences.loc["eps on [-1, 1] (ours × 2)", "why"].startswith("our choice: images smaller")
-    choices = pages.training_choices(cfg).set_index("setting")
+    choices = analysis.training_choices(cfg).set_index("setting")
     assert choices.loc["learning rate, ImageNet init", "this build"] == "0.0005"
     assert choices.loc["epochs, ImageNet / random init", "this build"] == "1 / 8"
     assert choices.loc["augmentation", "this build"] == "pathology: flips"
-    assert choices.why.str.startswith("our choice: ").all() and (choices.paper == pages.NOT_IN_AUTHORS_CODE).all()
+    assert choices.why.str.startswith("our choice: ").all() and (choices.paper == analysis.NOT_IN_AUTHORS_CODE).all()
 
 
 def test_the_shipped_sweeps_record_reads():
     from medadv.book import ROOT
 
-    sweeps, meta = pages.sweeps_table(ROOT / "book" / "sweeps.yaml")
+    sweeps, meta = book.sweeps_table(ROOT / "book" / "sweeps.yaml")
     assert len(sweeps) >= 1 and {"run", "domain", "random_transfer"} <= set(sweeps.columns)
     assert all(sweeps.domain.isin(["ophthalmology", "radiology", "pathology"])) and meta.get("hardware")
-    empty, _ = pages.sweeps_table(ROOT / "book" / "no-such-file.yaml")
+    empty, _ = book.sweeps_table(ROOT / "book" / "no-such-file.yaml")
     assert empty.empty
+
+
+def test_the_paper_profile_states_the_papers_setting():
+    """``paper.PAPER_SETTING`` is the one statement of the paper's setting; the paper profile runs it."""
+    from medadv.config import PARAMS_DIR, read_yaml
+
+    profile, setting = read_yaml(PARAMS_DIR / "paper.yaml"), paper.PAPER_SETTING
+    assert tuple(profile["archs"]) == setting["archs"] and tuple(profile["inits"]) == setting["inits"]
+    assert tuple(profile["attacks"]) == setting["attacks"] == paper.PAPER_ATTACKS
+    assert (profile["eps"], profile["pgd_steps"], profile["pgd_alpha"]) == (setting["eps"], setting["pgd_steps"],
+                                                                           setting["pgd_alpha"])
+    assert paper.to_paper_scale(setting["eps"]) == 0.02 and paper.to_paper_scale(setting["pgd_alpha"]) == 0.01

@@ -13,7 +13,7 @@ from medadv import attacks
 from medadv.config import StudyConfig, profile_parameters
 from medadv.grid import run_units
 from medadv.perturbations import CODES, META, Encoding, Perturbations, Stored
-from medadv.study import KEPT_IMAGES, Condition, CraftUnit, ModelSpec, PredictUnit, Study, fuse, same_config_surrogate
+from medadv.study import KEPT_IMAGES, Condition, CraftUnit, ModelSpec, EvaluateUnit, Study, fuse, same_config_surrogate
 from medadv.train import predict
 
 TARGET = ModelSpec("pathology", "resnet10t", "random")
@@ -118,12 +118,12 @@ def test_fused_craft_scores_equal_unfused_evaluations(stores):
     plan = fuse(fused.units(conditions(TARGET)))
     crafts = [u for u in plan if isinstance(u, CraftUnit)]
     assert len(crafts) == 2 and all(len(c.targets) == 2 and not c.keep for c in crafts)  # adversarial, shuffled
-    assert not [u for u in plan if isinstance(u, PredictUnit) and u.craft is not None]  # none left on its own
+    assert not [u for u in plan if isinstance(u, EvaluateUnit) and u.craft is not None]  # none left on its own
     report = run_units(plan, fused.store, progress=False)
     assert report.ok, report.summary()
     for cond in conditions(TARGET):
-        unit = fused.predict_unit(cond.target, cond)
-        assert unit.key() == kept.predict_unit(cond.target, cond).key() and unit.done(fused.store)
+        unit = fused.evaluate_unit(cond.target, cond)
+        assert unit.key() == kept.evaluate_unit(cond.target, cond).key() and unit.done(fused.store)
         assert np.array_equal(fused.scores(cond), kept.scores(cond)), cond
     for attack in ("fgsm", "pgd"):  # a fused craft keeps the first perturbations, the same codes
         craft = fused.craft_unit(SURROGATE, attack, 0.02)
@@ -156,7 +156,7 @@ def test_an_evaluation_alone_on_a_fused_craft_re_crafts_it(stores):
     """A page asking for scores that no fused craft computed (a new condition) gets them all the same."""
     kept, fused = stores
     cond = Condition(OTHER, SURROGATE, "fgsm", 0.02, "shuffled")
-    unit = fused.predict_unit(cond.target, cond)
+    unit = fused.evaluate_unit(cond.target, cond)
     fused.craft_unit(SURROGATE, "fgsm", 0.02).run(fused.store)
     shutil.rmtree(fused.store.path("evaluate", unit.key()), ignore_errors=True)
     assert not unit.done(fused.store)

@@ -49,7 +49,7 @@ def _read(study: Study, name: str):
 def _unit_folder(study: Study, name: str) -> Path:
     unit = {"model.safetensors": study.train_unit(TARGET), "history.json": study.train_unit(TARGET),
             "delta.npy": study.craft_unit(CONDITION.surrogate, CONDITION.attack, CONDITION.eps),
-            "scores.npy": study.predict_unit(TARGET, CONDITION)}[name]
+            "scores.npy": study.evaluate_unit(TARGET, CONDITION)}[name]
     return study.store.path(unit.stage, unit.key())
 
 

@@ -1,40 +1,255 @@
-"""What the book's reference pages compute (methods, targets, gain vs transfer, architecture, course, reproduce).
+"""What the book computes from the study's results: table cells with bootstrap CIs (averaged over architecture pairs),
+contrasts and their verdicts, the paper's claims tested, and the reference pages' tables (development sets, clean AUC,
+pre-training gains, the architecture matrix, copies, transfer attacks, the methods' departures from the paper).
 
-Why a module: the pages only choose and show; the sizes, gains, fits, matrices and plans they show are computed here,
-once, so two pages never disagree and a test can call the same code.
+Why a module: pages only choose and show (``medadv.show``); the numbers they show are computed here, once, so two
+pages never disagree and a test can call the same code. Nothing here displays or glues.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from medadv import metrics
-from medadv.config import PARAMS_DIR, StudyConfig, read_yaml
-from medadv.data import DataError, development_set
-from medadv.paper import (BASELINE_ATTACK, PAGE_CONDITIONS, clean_summary, contrast, copies_conditions, format_ci,
-                          interaction, method, summary, t3_conditions, t4_conditions, t5_conditions, verdict,
-                          verdict_attack, white_box_conditions)
+from medadv.config import StudyConfig
+from medadv.data import development_set
+from medadv.paper import (BASELINE_ATTACK, CLAIMS, DEVELOPMENT_SETS, PAPER_SETTING, REAL_DATASETS, claim,
+                          copies_conditions, method, pretraining_pairs, t3_conditions, to_paper_scale, verdict_attack)
 from medadv.study import Condition, EnsembleSpec, ModelSpec, Study
 
-# ------------------------------------------------------------------------------------------------------ the paper
 
-#: The paper's setting (../shared/PAPER.md), per domain where it differs. eps and steps on the paper's [-1, 1] scale.
-PAPER_SETTING: dict[str, Any] = {
-    "dataset": {"ophthalmology": "EyePACS (Kaggle DR)", "radiology": "NIH ChestX-ray14", "pathology": "PatchCamelyon"},
-    "image_size": {"ophthalmology": 512, "radiology": 224, "pathology": 96},
-    "archs": ("inception_v3", "densenet121"),
-    "inits": ("imagenet", "random"),
-    "attacks": ("fgsm", "pgd"),
-    "eps_paper_scale": 0.02,
-    "pgd_steps": 20,
-    "pgd_alpha_paper_scale": 0.01,
-    "copies": 1,  # one trained model per configuration (plus the second copy as the same-everything surrogate)
+# ------------------------------------------------------------------------------------------------------ cells
+
+
+def features(cond: Condition) -> dict[str, Any]:
+    """What a condition varies, as plain columns (the factors of the paper's tables). An ensemble surrogate's
+    architecture is "ensemble" (neither the same nor a different one) and its copy 0."""
+    t, s = cond.target, cond.surrogate
+    ensemble = isinstance(s, EnsembleSpec)
+    return {
+        "domain": t.domain, "target_arch": t.arch, "target_init": t.init, "target_data": t.data,
+        "target_copy": t.copy, "surrogate_arch": s.arch, "surrogate_init": s.init, "surrogate_data": s.data,
+        "surrogate_copy": s.copy, "shared_init": isinstance(s, ModelSpec) and s.init_of is not None,
+        "architecture": "ensemble" if ensemble else "same" if t.arch == s.arch else "different",
+        "pair": f"{s.arch} → {t.arch}", "attack": cond.attack, "method": method(cond), "eps": cond.eps,
+        "perturbation": cond.perturbation, "threat": cond.threat,
+    }
+
+
+#: A target whose clean AUC's 95% CI reaches below this is near chance: its perc_clean divides by little more than
+#: noise (a target that loses all its signal under attack falls only to 0.5 / 0.6 = 83%), so cells that rest on it
+#: are marked and verdicts that rest on them are unresolved.
+NEAR_CHANCE_AUC = 0.6
+
+
+#: The marks a table cell can carry, and what they mean (shown under every table that uses them).
+MARKS = {
+    "∘": "the adversarial perturbation does not beat its shuffled control (paired 95% CI of the difference includes 0 "
+         "or lies above it): no transfer beyond noise of the same size",
+    "†": f"a target of the cell is near chance (clean AUC CI reaches below {NEAR_CHANCE_AUC})",
 }
-REAL_DATASETS = {"ophthalmology": "fundus", "radiology": "chestxray", "pathology": "pcam"}
+
+
+def adversarial(conditions: Iterable[Condition]) -> list[Condition]:
+    """The adversarial conditions among ``conditions`` (their shuffled controls left out)."""
+    return [c for c in conditions if c.perturbation == "adversarial"]
+
+
+def shuffled_twins(conditions: Sequence[Condition]) -> list[Condition]:
+    """The shuffled control of each condition: the same perturbation at random pixel positions."""
+    return [replace(c, perturbation="shuffled") for c in conditions]
+
+
+def near_chance(study: Study, targets: Iterable[ModelSpec]) -> bool:
+    """Whether any of ``targets`` is near chance (``NEAR_CHANCE_AUC``)."""
+    return any(study.clean_auc(t)["ci_low"] < NEAR_CHANCE_AUC for t in dict.fromkeys(targets))
+
+
+def versus_control(study: Study, conditions: Sequence[Condition]) -> dict[str, Any]:
+    """Mean perc_clean of adversarial ``conditions`` minus that of their shuffled controls (paired bootstrap on the
+    same test images): negative beyond its CI means the attack transfers beyond noise of the same size and norm."""
+    effect = study.perc_clean_difference(conditions, shuffled_twins(conditions))
+    return {"control_diff": effect["value"], "control_low": effect["ci_low"], "control_high": effect["ci_high"],
+            "beats_control": bool(effect["ci_high"] < 0)}
+
+
+def summary(study: Study, conditions: Sequence[Condition], by: Sequence[str]) -> pd.DataFrame:
+    """perc_clean per group of conditions (mean over the group, e.g. over architecture pairs), with bootstrap CIs.
+
+    Adversarial groups also get their paired difference to the shuffled control (``versus_control``) and whether a
+    target is near chance (``near_chance``), from which ``mark`` (see ``MARKS``) says whether the cell can be read."""
+    frame = pd.DataFrame([{**features(c), "_i": i} for i, c in enumerate(conditions)])
+    rows = []
+    for keys, group in frame.groupby(list(by), sort=False):
+        chosen = [conditions[i] for i in group["_i"]]
+        ci = study.perc_clean(chosen)
+        row = {**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))), "perc_clean": ci["value"],
+               "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_pairs": len(group)}
+        if all(c.perturbation == "adversarial" for c in chosen):
+            row.update(versus_control(study, chosen))
+            row["near_chance"] = near_chance(study, (c.target for c in chosen))
+            row["mark"] = ("" if row["beats_control"] else "∘") + ("†" if row["near_chance"] else "")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+#: The clean-AUC tables' columns (``clean_summary``; ``clean_table`` and ``copy_clean_auc`` add to them).
+CLEAN_COLUMNS = ["domain", "arch", "init", "data", "auc", "ci_low", "ci_high"]
+
+
+def clean_summary(study: Study, targets: Iterable[ModelSpec]) -> pd.DataFrame:
+    """Clean test AUC of each target with its CI (the paper prints it beside T3 and T5: the pre-training gain)."""
+    rows = []
+    for t in dict.fromkeys(targets):
+        ci = study.clean_auc(t)
+        rows.append({"domain": t.domain, "arch": t.arch, "init": t.init, "data": t.data, "auc": ci["value"],
+                     "ci_low": ci["ci_low"], "ci_high": ci["ci_high"]})
+    return pd.DataFrame(rows, columns=CLEAN_COLUMNS)
+
+
+def control_tally(cells: pd.DataFrame) -> dict[str, Any]:
+    """How many black-box adversarial cells lie below their shuffled control (point estimate) and how many beat it
+    beyond noise (paired CI below zero): the share of a table that shows transfer at all."""
+    adv = cells[(cells.perturbation == "adversarial") & (cells.get("threat", "black-box") == "black-box")]
+    n = len(adv)
+    below, beats = int((adv.control_diff < 0).sum()), int(adv.beats_control.sum())
+    return {"cells": n, "below": below, "beats": beats, "near_chance": int(adv.near_chance.sum()),
+            "text": f"{below} of {n} black-box cells below their shuffled control, {beats} beyond noise"
+                    f"{'; ' + str(int(adv.near_chance.sum())) + ' rest on a target near chance' if adv.near_chance.any() else ''}"}
+
+
+def perceptibility_rows(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """PSNR, SSIM and norms of each surrogate's adversarial set (one row per surrogate, attack and eps), over its
+    stored perturbations (``Study.perceptibility``: ``n_images`` of them)."""
+    rows = []
+    seen = set()
+    for c in conditions:
+        key = (c.surrogate, c.attack, c.eps)
+        if c.perturbation != "adversarial" or key in seen:
+            continue
+        seen.add(key)
+        values = study.perceptibility(c.surrogate, c.attack, c.eps)
+        rows.append({"domain": c.surrogate.domain, "surrogate": c.surrogate.label(), "attack": c.attack,
+                     "method": method(c), "eps": c.eps, **values})
+    return pd.DataFrame(rows)
+
+
+def working_eps(cells: pd.DataFrame, *, attack: str = "pgd", share: float = 0.75) -> float | None:
+    """The paper's criterion, made computable: the smallest eps whose black-box attack reaches ``share`` of the
+    largest black-box effect beyond the shuffled control (control − adversarial perc_clean) over the grid, and beats
+    its control (paired CI of the difference below zero). None when no eps of the grid transfers beyond the control."""
+    adv = cells[(cells.threat == "black-box") & (cells.attack == attack) & (cells.perturbation == "adversarial")]
+    adv = adv.set_index("eps").sort_index()
+    effect = (-adv["control_diff"]).where(adv["beats_control"].astype(bool))
+    if effect.isna().all() or effect.max() <= 0:
+        return None
+    return float(effect[effect >= share * effect.max()].index.min())
+
+
+def working_eps_table(cells: pd.DataFrame, cfg: StudyConfig) -> pd.DataFrame:
+    """Per domain: the working eps of the T2 sweep (``working_eps`` under the verdict attack), on both scales,
+    beside the paper's choice and the eps the factor pages use (the profile's)."""
+    attack = verdict_attack(cfg)
+    rows = []
+    for domain in cfg.domains:
+        chosen = working_eps(cells[cells.domain == domain], attack=attack)
+        rows.append({"domain": domain, "working eps ([0, 1])": chosen,
+                     "paper's scale": None if chosen is None else to_paper_scale(chosen),
+                     "paper's choice ([-1, 1])": to_paper_scale(PAPER_SETTING["eps"]),
+                     "factor pages' eps ([0, 1])": cfg.eps})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------------ tables
+
+
+@dataclass
+class TableResult:
+    """Everything a table page shows: tidy rows, cells in the paper's layout, per-pair cells, targets' clean AUC."""
+
+    conditions: dict[str, list[Condition]]
+    results: pd.DataFrame
+    cells: pd.DataFrame
+    pairs: pd.DataFrame
+    clean: pd.DataFrame
+
+
+def run_table(study: Study, conditions_of: Callable[[Study, str], list[Condition]], cell_by: Sequence[str],
+              pair_by: Sequence[str]) -> TableResult:
+    """Compute a table of the paper for every domain of the study: averaged over architecture pairs (``cell_by``)
+    and per pair (``pair_by``), for the adversarial perturbations and their shuffled control."""
+    conditions = {d: conditions_of(study, d) for d in study.cfg.domains}
+    everything = [c for d in study.cfg.domains for c in conditions[d]]
+    targets = [c.target for c in everything]
+    results = pd.concat([study.clean_rows(targets), study.transfer_rows(everything)], ignore_index=True)
+
+    def cells_by(by: Sequence[str]) -> pd.DataFrame:
+        parts = []
+        for d in study.cfg.domains:
+            for perturbation in ("adversarial", "shuffled"):
+                chosen = [c for c in conditions[d] if c.perturbation == perturbation]
+                if chosen:
+                    parts.append(summary(study, chosen, ["domain", *by]).assign(perturbation=perturbation))
+        return pd.concat(parts, ignore_index=True)
+
+    return TableResult(conditions, results, cells_by(cell_by), cells_by(pair_by), clean_summary(study, targets))
+
+
+# -------------------------------------------------------------------------------------------- contrasts and verdicts
+
+
+def verdict(effect: dict[str, Any], *, expected_sign: int) -> str:
+    """'holds', 'fails' or 'unresolved' for a paired effect whose expected direction is ``expected_sign`` (±1)."""
+    low, high = effect["ci_low"], effect["ci_high"]
+    if low > 0 or high < 0:
+        return "holds" if (low > 0) == (expected_sign > 0) else "fails"
+    return "unresolved"
+
+
+def unreadable(study: Study, pairs: Sequence[tuple[Sequence[Condition], Sequence[Condition]]],
+               labels: Sequence[str] = ()) -> str:
+    """Why a comparison of the groups in ``pairs`` cannot be read, or "": a target near chance, or a pair (a, b) where
+    neither side's adversarial perturbations beat their shuffled control (nothing transfers: nothing to compare).
+    ``labels`` name the pairs in the reason."""
+    if near_chance(study, (c.target for a, b in pairs for c in (*a, *b))):
+        return f"a target is near chance (clean AUC CI below {NEAR_CHANCE_AUC})"
+    for i, (a, b) in enumerate(pairs):
+        if not (versus_control(study, a)["beats_control"] or versus_control(study, b)["beats_control"]):
+            where = f" ({labels[i]})" if i < len(labels) else ""
+            return f"neither side transfers beyond its shuffled control{where}"
+    return ""
+
+
+def _reading(effect: dict[str, Any], note: str, expected_sign: int) -> dict[str, Any]:
+    return {"difference": effect["value"], "ci_low": effect["ci_low"], "ci_high": effect["ci_high"],
+            "verdict": "unresolved" if note else verdict(effect, expected_sign=expected_sign), "note": note}
+
+
+def contrast(study: Study, a: Sequence[Condition], b: Sequence[Condition], *, expected_sign: int) -> dict[str, Any]:
+    """Mean perc_clean over ``a`` minus over ``b`` (same test images, paired bootstrap CI) and its verdict: the
+    columns (difference, ci_low, ci_high, verdict, note) every factor table of the book shares.
+
+    A contrast rests on transfer: where neither side's adversarial perturbations beat their shuffled control, or a
+    target is near chance, there is nothing to compare and the verdict is "unresolved", with the reason in ``note``."""
+    return _reading(study.perc_clean_difference(a, b), unreadable(study, [(a, b)]), expected_sign)
+
+
+def interaction(study: Study, first: tuple[Sequence[Condition], Sequence[Condition]],
+                second: tuple[Sequence[Condition], Sequence[Condition]], *, expected_sign: int,
+                labels: Sequence[str] = ("first", "second")) -> dict[str, Any]:
+    """A difference of differences, (mean a₁ − mean b₁) − (mean a₂ − mean b₂) of perc_clean, all four groups on the
+    same test resamples (paired bootstrap), with ``contrast``'s columns. Unresolved where either difference has no
+    side that transfers beyond its control, or a target is near chance: an effect that cannot show on one side
+    cannot be amplified there."""
+    (a1, b1), (a2, b2) = first, second
+    effect = study.perc_clean_contrast([a1, b1, a2, b2], [1.0, -1.0, -1.0, 1.0])
+    return _reading(effect, unreadable(study, [first, second], labels), expected_sign)
+
+
+# ------------------------------------------------------------------------------------------------------ methods
 
 
 #: Why a profile departs from the paper where it does (shown beside each difference on the methods page).
@@ -79,9 +294,11 @@ def paper_setting_differences(cfg: StudyConfig) -> pd.DataFrame:
         same=set(cfg.inits) == set(PAPER_SETTING["inits"]))
     add("attacks", ", ".join(cfg.attacks), ", ".join(PAPER_SETTING["attacks"]),
         same=set(cfg.attacks) == set(PAPER_SETTING["attacks"]))
-    add("eps on [-1, 1] (ours × 2)", round(2 * cfg.eps, 6), PAPER_SETTING["eps_paper_scale"])
+    add("eps on [-1, 1] (ours × 2)", round(to_paper_scale(cfg.eps), 6),
+        round(to_paper_scale(PAPER_SETTING["eps"]), 6))
     add("PGD steps", cfg.pgd_steps, PAPER_SETTING["pgd_steps"])
-    add("PGD step on [-1, 1] (ours × 2)", round(2 * cfg.pgd_alpha, 6), PAPER_SETTING["pgd_alpha_paper_scale"])
+    add("PGD step on [-1, 1] (ours × 2)", round(to_paper_scale(cfg.pgd_alpha), 6),
+        round(to_paper_scale(PAPER_SETTING["pgd_alpha"]), 6))
     add("development images (d1, train + val)", cfg.n_dev, "43,622 (radiology)", same=False)
     add("uncertainty", f"bootstrap CIs ({cfg.n_boot} resamples)", "none reported", same=False)
     return pd.DataFrame(rows)
@@ -129,7 +346,7 @@ def training_choices(cfg: StudyConfig) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------------ data and models
 
 
-def development_set_sizes(study: Study, names: Sequence[str] = ("d1", "d2", "d2/2", "d1/10")) -> pd.DataFrame:
+def development_set_sizes(study: Study, names: Sequence[str] = DEVELOPMENT_SETS) -> pd.DataFrame:
     """Images and patients of each development set (train and validation) and of the test set, per domain."""
     rows = []
     for domain in study.cfg.domains:
@@ -144,31 +361,45 @@ def development_set_sizes(study: Study, names: Sequence[str] = ("d1", "d2", "d2/
     return pd.DataFrame(rows).fillna({"test": 0}).astype({"test": int})
 
 
-#: The factor pages whose models the reference pages describe (T2 trains a subset of T3's random d1 models).
-FACTOR_PAGES = ("t3_pretraining", "t4_data", "t5_data_pretraining")
+def set_counts(study: Study, names: Sequence[str] = ("d1", "d2")) -> pd.DataFrame:
+    """Per domain: images, patients, positives, outputs and channels of the training and validation sets of the
+    first development set, the training set of the others in ``names``, and the test set (the introduction's data)."""
+    rows = []
+    for domain in study.cfg.domains:
+        spec, root = study.data_spec(domain), study.data_root(domain)
+        sets = []
+        for i, name in enumerate(names):
+            train, val = development_set(spec, name, root)
+            sets += [(f"{name} train", train)] + ([(f"{name} validation", val)] if i == 0 else [])
+        for name, images in [*sets, ("test", study.test(domain))]:
+            positives = images.positives()
+            rows.append({"domain": domain, "set": name, "images": len(images),
+                         "patients": len(np.unique(images.patients)),
+                         "positives": int(positives[1]) if not images.multilabel else int(len(images) - positives[0]),
+                         "outputs": images.num_outputs, "channels": images.channels})
+    return pd.DataFrame(rows)
 
 
-def trained_configurations(study: Study, domain: str, pages: Sequence[str] = FACTOR_PAGES) -> list[ModelSpec]:
-    """Every model configuration (copy 1) the factor pages train in ``domain``, as target or surrogate, in order."""
-    seen: dict[ModelSpec, None] = {}
-    for page in pages:
-        for cond in PAGE_CONDITIONS[page](study, domain):
-            for spec in (cond.target, cond.surrogate):
-                seen.setdefault(ModelSpec(spec.domain, spec.arch, spec.init, spec.data), None)
-    order = {"d1": 0, "d2": 1, "d2/2": 2, "d1/10": 3}
-    return sorted(seen, key=lambda s: (order.get(s.data, 9), study.cfg.archs.index(s.arch), s.init))
+def imagenet_sources(cfg: StudyConfig) -> pd.DataFrame:
+    """Where each architecture's ImageNet weights come from on this machine (``weights.imagenet_weights``: a file,
+    an installed package or timm's hub); empty where the profile trains no ImageNet-initialised model."""
+    from medadv.weights import imagenet_weights
+
+    if "imagenet" not in cfg.inits:
+        return pd.DataFrame(columns=["arch", "weights_source"])
+    return pd.DataFrame([{"arch": arch, "weights_source": imagenet_weights(arch, cfg.weights_files.get(arch)).source}
+                         for arch in cfg.archs])
 
 
 def clean_table(study: Study, specs: Iterable[ModelSpec]) -> pd.DataFrame:
-    """Clean test AUC with its CI, training size and where the initial weights came from, per model."""
-    rows = []
-    for spec in specs:
-        ci = study.clean_auc(spec)
-        history = study.history(spec)
-        rows.append({"domain": spec.domain, "arch": spec.arch, "init": spec.init, "data": spec.data,
-                     "n_train": history.get("n_train"), "auc": ci["value"], "ci_low": ci["ci_low"],
-                     "ci_high": ci["ci_high"], "weights_source": history.get("weights_source")})
-    return pd.DataFrame(rows)
+    """Clean test AUC with its CI (``clean_summary``'s columns), training size and where the initial weights came
+    from, per model."""
+    specs = list(dict.fromkeys(specs))
+    histories = [study.history(spec) for spec in specs]
+    frame = clean_summary(study, specs)
+    frame.insert(4, "n_train", [h.get("n_train") for h in histories])
+    frame["weights_source"] = [h.get("weights_source") for h in histories]
+    return frame
 
 
 def pretraining_gain(study: Study, domain: str, arch: str, data: str) -> dict[str, Any]:
@@ -203,30 +434,15 @@ def gain_by_size(gains: pd.DataFrame, sizes: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["domain", "n_train"]).reset_index(drop=True)
 
 
-def gain_largest_where_smallest(by_size: pd.DataFrame) -> str:
-    """One sentence per domain: is the mean pre-training gain largest on the smallest development set?"""
-    parts = []
-    for domain, part in by_size.groupby("domain", sort=False):
-        smallest = part.loc[part.n_train.idxmin()]
-        largest_gain = part.loc[part.gain.idxmax()]
-        answer = "yes" if smallest.data == largest_gain.data else "no"
-        parts.append(f"{domain}: {answer} (largest gain {largest_gain.gain:+.3f} on {largest_gain.data}; "
-                     f"{smallest.gain:+.3f} on the smallest set, {smallest.data}, {int(smallest.n_train)} images)")
-    return "; ".join(parts) or "not computed"
-
-
-# ------------------------------------------------------------------------------------------------------ gain vs transfer
+# -------------------------------------------------------------------------------------------------- gain vs transfer
 
 
 def transfer_gain(study: Study, domain: str, arch: str, attack: str = "pgd") -> dict[str, Any]:
     """How much pre-training raises transfer to targets of ``arch``: perc_clean(random → random) −
-    perc_clean(imagenet → imagenet) over T3's surrogates of every architecture (``paper.contrast``: paired bootstrap,
+    perc_clean(imagenet → imagenet) over T3's surrogates of every architecture (``contrast``: paired bootstrap,
     and a note where the point rests on cells without transfer); positive means pre-trained pairs lose more AUC."""
-    chosen = [c for c in t3_conditions(study, domain) if c.perturbation == "adversarial" and c.attack == attack
-              and c.target.arch == arch]
-    random = [c for c in chosen if c.target.init == c.surrogate.init == "random"]
-    imagenet = [c for c in chosen if c.target.init == c.surrogate.init == "imagenet"]
-    return contrast(study, random, imagenet, expected_sign=+1)
+    chosen = [c for c in adversarial(t3_conditions(study, domain)) if c.attack == attack and c.target.arch == arch]
+    return contrast(study, _both(chosen, "random"), _both(chosen, "imagenet"), expected_sign=+1)
 
 
 def gain_vs_transfer_points(study: Study, attack: str = "pgd") -> pd.DataFrame:
@@ -234,7 +450,7 @@ def gain_vs_transfer_points(study: Study, attack: str = "pgd") -> pd.DataFrame:
     ``note``: why the point's transfer gain cannot be read ("" where it can)."""
     rows = []
     for domain in study.cfg.domains:
-        for arch in study.cfg.archs:
+        for arch in (pretrained.arch for pretrained, _ in pretraining_pairs(study, domain)):
             g = pretraining_gain(study, domain, arch, "d1")
             t = transfer_gain(study, domain, arch, attack)
             rows.append({"domain": domain, "arch": arch, "attack": attack, "auc_gain": g["value"],
@@ -246,71 +462,58 @@ def gain_vs_transfer_points(study: Study, attack: str = "pgd") -> pd.DataFrame:
 def gain_vs_transfer(study: Study, attack: str) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """The points, the fitted line's slope with its bootstrap CI (points resampled), and the line's band."""
     points = gain_vs_transfer_points(study, attack)
-    fit, band = linear_trend(points.auc_gain, points.transfer_gain, n_boot=study.cfg.n_boot, seed=study.cfg.seed)
+    fit, band = metrics.linear_trend(points.auc_gain, points.transfer_gain, n_boot=study.cfg.n_boot,
+                                     seed=study.cfg.seed)
     return points, fit, band
-
-
-def linear_trend(x: Sequence[float], y: Sequence[float], *, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-                 grid: int = 50) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Least-squares line y = a + b·x with a bootstrap over points: the slope with its CI, and the fitted line with a
-    pointwise CI band on a grid over x. Needs 3 points with distinct x for a CI (fewer: the CI is NaN); resamples
-    whose x are all equal are left out."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    n = len(x)
-    xs = np.linspace(x.min(), x.max(), grid) if n else np.array([])
-    if n < 2 or np.ptp(x) == 0:
-        nan = float("nan")
-        return ({"slope": nan, "ci_low": nan, "ci_high": nan, "intercept": nan, "n_points": n},
-                pd.DataFrame({"x": xs, "fit": nan, "low": nan, "high": nan}))
-    slope, intercept = np.polyfit(x, y, 1)
-    low = high = float("nan")
-    band_low = band_high = np.full(len(xs), np.nan)
-    if n >= 3:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, n, (n_boot, n))
-        fits = [np.polyfit(x[i], y[i], 1) for i in idx if np.ptp(x[i]) > 0]
-        if fits:
-            coef = np.array(fits)
-            q = [(1 - level) / 2, (1 + level) / 2]
-            low, high = (float(v) for v in np.quantile(coef[:, 0], q))
-            lines = coef[:, :1] * xs[None, :] + coef[:, 1:]
-            band_low, band_high = np.quantile(lines, q, axis=0)
-    band = pd.DataFrame({"x": xs, "fit": intercept + slope * xs, "low": band_low, "high": band_high})
-    return {"slope": float(slope), "ci_low": low, "ci_high": high, "intercept": float(intercept), "n_points": n}, band
 
 
 # ------------------------------------------------------------------------------------------------------ architecture
 
 
-def transfer_matrix(study: Study, attacks: Sequence[str] | None = None) -> pd.DataFrame:
-    """T3's conditions one by one (surrogate arch/init × target arch/init, d1) plus the white-box diagonal (each
-    target through itself): perc_clean with CIs, adversarial perturbations, per domain and attack."""
-    attacks = list(attacks or study.cfg.attacks)
-    parts = []
-    for domain in study.cfg.domains:
-        black = [c for c in t3_conditions(study, domain) if c.perturbation == "adversarial" and c.attack in attacks]
-        white: list[Condition] = []
-        for init in study.cfg.inits:
-            white += [c for c in white_box_conditions(study, domain, init=init, data="d1", attacks=attacks,
-                                                      eps=[study.cfg.eps]) if c.perturbation == "adversarial"]
-        by = ["domain", "attack", "threat", "surrogate_arch", "surrogate_init", "target_arch", "target_init"]
-        parts.append(summary(study, black + white, by))
+def transfer_matrix(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """The architecture page's matrix (``paper.architecture_conditions``: T3's conditions one by one and the
+    white-box diagonal): perc_clean with CIs of the adversarial perturbations, per domain, attack, surrogate
+    arch/init and target arch/init."""
+    by = ["domain", "attack", "threat", "surrogate_arch", "surrogate_init", "target_arch", "target_init"]
+    chosen = adversarial(conditions)
+    parts = [summary(study, [c for c in chosen if c.target.domain == d], by)
+             for d in dict.fromkeys(c.target.domain for c in chosen)]
     out = pd.concat(parts, ignore_index=True).drop(columns="n_pairs")
     out["surrogate"] = out.surrogate_arch + " / " + out.surrogate_init
     out["target"] = out.target_arch + " / " + out.target_init
     return out
 
 
+def matrix_rows(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """The architecture page's tidy rows: the black-box matrix's adversarial conditions, then the white-box diagonal
+    with its shuffled control."""
+    black = [c for c in adversarial(conditions) if c.threat == "black-box"]
+    return study.transfer_rows(black + [c for c in conditions if c.threat == "white-box"])
+
+
+def architecture_means(matrix: pd.DataFrame, attack: str) -> pd.DataFrame:
+    """Per domain, mean perc_clean under ``attack`` over the matrix's same-architecture, different-architecture and
+    white-box cells (plain means over cells, no interval: the claims test the architecture with paired intervals)."""
+    rows = []
+    for domain in dict.fromkeys(matrix.domain):
+        part = matrix[(matrix.domain == domain) & (matrix.attack == attack)]
+        black, white = part[part.threat == "black-box"], part[part.threat == "white-box"]
+        same = black.surrogate_arch == black.target_arch
+        rows.append({"domain": domain, "same": black[same].perc_clean.mean(),
+                     "different": black[~same].perc_clean.mean(), "white-box": white.perc_clean.mean()})
+    return pd.DataFrame(rows, columns=["domain", "same", "different", "white-box"])
+
+
 # ------------------------------------------------------------------------------------------------------ beyond: copies
 
-_Z95 = 1.959963984540054  # a 95% normal interval spans ±1.96 standard errors
+
 ALL_PAIRS = "all pairs (mean)"
 
 
 def copy_pair_cells(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
     """perc_clean of each (surrogate copy → target copy) pair with its bootstrap CI, per domain, attack and
     initialisation (adversarial perturbations); ``paper_pair`` marks the paper's single comparison, 2 → 1."""
-    chosen = [c for c in conditions if c.perturbation == "adversarial"]
+    chosen = adversarial(conditions)
     cells = summary(study, chosen, ["domain", "attack", "target_init", "surrogate_copy", "target_copy"])
     cells = cells.drop(columns="n_pairs")
     cells["pair"] = [f"{s} → {t}" for s, t in zip(cells.surrogate_copy, cells.target_copy)]
@@ -326,37 +529,6 @@ def copy_clean_auc(study: Study, conditions: Sequence[Condition]) -> pd.DataFram
     return frame
 
 
-def seed_vs_sampling(cells: pd.DataFrame, *, value: str, by: Sequence[str], level: float = 0.95) -> pd.DataFrame:
-    """Seed noise against sampling noise, per group of ``by``.
-
-    Seed noise: the SD of ``value`` over the group's rows (independently trained copies, or pairs of them, all measured
-    on the same test images, so only the training seed differs), with a chi-square interval as if the rows were
-    independent normal draws (pairs that share a copy are not, so read it as a lower bound on the uncertainty).
-    Sampling noise: the bootstrap standard error of one row, its CI width / (2 × 1.96), averaged over the rows.
-    ``larger`` is "seed" where the SD's interval lies above that standard error, "sampling" where below, else
-    "comparable"; ``ratio`` is SD / standard error."""
-    from scipy.stats import chi2
-
-    rows = []
-    for keys, group in cells.groupby(list(by), sort=False):
-        values = group[value].astype(float)
-        n = len(values)
-        sd = float(values.std(ddof=1)) if n > 1 else float("nan")
-        low = high = float("nan")
-        if n > 1:
-            low = sd * float(np.sqrt((n - 1) / chi2.ppf((1 + level) / 2, n - 1)))
-            high = sd * float(np.sqrt((n - 1) / chi2.ppf((1 - level) / 2, n - 1)))
-        se = float(((group["ci_high"] - group["ci_low"]) / (2 * _Z95)).mean())
-        ratio = sd / se if se > 0 and np.isfinite(sd) else float("nan")
-        larger = "n/a" if not np.isfinite(ratio) else "seed" if low > se else "sampling" if high < se else "comparable"
-        rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))), "n": n,
-                     "mean": float(values.mean()), "min": float(values.min()), "max": float(values.max()),
-                     "seed_sd": sd, "seed_sd_low": low, "seed_sd_high": high, "sampling_se": se, "ratio": ratio,
-                     "larger": larger})
-    return pd.DataFrame(rows, columns=[*by, "n", "mean", "min", "max", "seed_sd", "seed_sd_low", "seed_sd_high",
-                                       "sampling_se", "ratio", "larger"])
-
-
 def copy_pair_verdicts(study: Study, conditions: Sequence[Condition], *, pretrained: str = "imagenet",
                        scratch: str = "random") -> pd.DataFrame:
     """T3's verdict once per copy pair: perc_clean(``pretrained`` pair) − perc_clean(``scratch`` pair) for the same
@@ -364,14 +536,13 @@ def copy_pair_verdicts(study: Study, conditions: Sequence[Condition], *, pretrai
     Last per domain, ``ALL_PAIRS``: the same difference of means over every pair (seed noise averaged out)."""
     columns = ["domain", "pair", "paper_pair", "difference", "ci_low", "ci_high", "verdict"]
     rows = []
-    chosen = [c for c in conditions if c.perturbation == "adversarial"]
+    chosen = adversarial(conditions)
     for domain in dict.fromkeys(c.target.domain for c in chosen):
         here = [c for c in chosen if c.target.domain == domain]
         pairs = list(dict.fromkeys((c.surrogate.copy, c.target.copy) for c in here))
         for pair in [*pairs, None]:
             def pick(init: str) -> list[Condition]:
-                return [c for c in here if c.target.init == c.surrogate.init == init
-                        and (pair is None or (c.surrogate.copy, c.target.copy) == pair)]
+                return [c for c in _both(here, init) if pair is None or (c.surrogate.copy, c.target.copy) == pair]
 
             a, b = pick(pretrained), pick(scratch)
             if not a or not b:
@@ -397,60 +568,14 @@ def copies_finding(verdicts: pd.DataFrame) -> pd.DataFrame:
                                        "paper_pair_verdict", "all_pairs_verdict"])
 
 
-def copies_sentence(finding: pd.DataFrame, noise: pd.DataFrame) -> str:
-    """One sentence per domain for the page's prose: the share of copy pairs where T3 holds, the paper's pair and
-    the pooled verdict, and whether seed or sampling noise is larger (``noise``: perc_clean per domain and init)."""
-    parts = []
-    for row in finding.itertuples():
-        n = noise[noise.domain == row.domain]
-        ratios = ", ".join(f"{r.target_init} {r.ratio:.1f}× ({r.larger})" for r in n.itertuples()
-                           if np.isfinite(r.ratio))
-        parts.append(f"{row.domain}: holds in {row.holds} of {row.pairs} copy pairs (difference negative in "
-                     f"{row.fraction_negative:.0%}); the paper's pair 2 → 1: {row.paper_pair_verdict}; all pairs "
-                     f"at once: {row.all_pairs_verdict}; seed SD / sampling SE of perc_clean: {ratios or 'n/a'}")
-    return "; ".join(parts) or "not computed"
-
-
 # ------------------------------------------------------------------------------------------------------ claims
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One claim of the paper's abstract, the page that tests it, and how (the difference whose sign decides)."""
-
-    id: str
-    text: str
-    page: str
-    measure: str
-    expected_sign: int
-
-
-#: The abstract's claims, each tested per domain (b: across domains) on the page that owns it; the introduction
-#: lists them all from the same functions (``claim_rows``).
-CLAIMS: tuple[Claim, ...] = (
-    Claim("a", "ImageNet pre-training increases transfer, with the same and with different architectures",
-          "t3_pretraining", "perc_clean(ImageNet target ← ImageNet surrogate) − perc_clean(random ← random), T3 (d1), "
-          "once over same-architecture pairs, once over different-architecture pairs", -1),
-    Claim("b", "the larger the performance gain from pre-training, the larger the transfer", "gain_vs_transfer",
-          "slope of the transfer gain (perc_clean random pair − ImageNet pair) on the pre-training gain in clean AUC, "
-          "one point per domain × target architecture", +1),
-    Claim("c", "different development data lowers transfer", "t4_data",
-          "perc_clean(surrogate on d2) − perc_clean(surrogate on d1), T4 (random init, target on d1), all pairs", +1),
-    Claim("d", "a different architecture amplifies the data effect", "t4_data",
-          "(d2 − d1) over different-architecture pairs − (d2 − d1) over same-architecture pairs, T4", +1),
-    Claim("e", "pre-training still increases transfer when the target has little data", "t5_data_pretraining",
-          "perc_clean(ImageNet pair) − perc_clean(random pair), target on d1/10, surrogate on d2 (T5), all pairs", -1),
-)
 CLAIM_COLUMNS = ["claim", "part", "domain", "attack", "difference", "ci_low", "ci_high", "verdict", "note",
                  "interval", "seed", "seed_note"]
+
+
 NOT_MEASURED = "not measured"
-
-
-def claim(claim_id: str) -> Claim:
-    for c in CLAIMS:
-        if c.id == claim_id:
-            return c
-    raise ValueError(f"unknown claim {claim_id!r}; claims: {', '.join(c.id for c in CLAIMS)}")
 
 
 def paired_interval(study: Study) -> str:
@@ -496,11 +621,13 @@ def slope_verdict(points: pd.DataFrame, fit: dict[str, Any], n_boot: int) -> dic
 
 
 def _both(conditions: Sequence[Condition], init: str) -> list[Condition]:
-    return [c for c in conditions if c.target.init == c.surrogate.init == init]
+    """The conditions whose target and surrogate both have ``init``."""
+    return [c for c in conditions if c.pair_init == init]
 
 
 def _relation(conditions: Sequence[Condition], relation: str) -> list[Condition]:
-    return [c for c in conditions if (c.target.arch == c.surrogate.arch) == (relation == "same")]
+    """The conditions of the same architecture (``relation`` "same") or of different ones."""
+    return [c for c in conditions if c.same_arch == (relation == "same")]
 
 
 def _data(conditions: Sequence[Condition], data: str) -> list[Condition]:
@@ -539,13 +666,12 @@ def _claim_e(study: Study, domain: str, chosen: list[Condition]) -> list[dict[st
     return [{"part": "all architecture pairs", **contrast(study, a, b, expected_sign=-1)}] if a and b else []
 
 
-_PER_DOMAIN = {"a": (t3_conditions, _claim_a), "c": (t4_conditions, _claim_c), "d": (t4_conditions, _claim_d),
-               "e": (t5_conditions, _claim_e)}
+_PER_DOMAIN = {"a": _claim_a, "c": _claim_c, "d": _claim_d, "e": _claim_e}
 
 
 def claim_rows(study: Study, claim_id: str) -> pd.DataFrame:
     """One claim's verdicts on this build (``CLAIM_COLUMNS``): per domain (and part), from its page's conditions
-    under the verdict attack (PGD), through ``paper.contrast`` / ``paper.interaction`` (unresolved, with the reason,
+    under the verdict attack (PGD), through ``contrast`` / ``paper.interaction`` (unresolved, with the reason,
     where cells do not transfer beyond their control or a target is near chance); claim b from ``gain_vs_transfer``."""
     attack = verdict_attack(study.cfg)
     if claim_id == "b":
@@ -554,10 +680,10 @@ def claim_rows(study: Study, claim_id: str) -> pd.DataFrame:
         points, fit, _ = gain_vs_transfer(study, attack)
         rows = [{**slope_verdict(points, fit, study.cfg.n_boot), "attack": attack}]
     else:
-        conditions_of, compute = _PER_DOMAIN[claim(claim_id).id]
+        table, compute = claim(claim_id).table, _PER_DOMAIN[claim_id]
         rows = []
         for domain in study.cfg.domains:
-            chosen = [c for c in conditions_of(study, domain) if c.perturbation == "adversarial" and c.attack == attack]
+            chosen = [c for c in adversarial(table(study, domain)) if c.attack == attack]
             rows += [{"seed": NOT_MEASURED, "seed_note": "", **row, "domain": domain, "attack": attack,
                       "interval": paired_interval(study)} for row in compute(study, domain, chosen)]
     return pd.DataFrame([{**row, "claim": claim_id} for row in rows], columns=CLAIM_COLUMNS)
@@ -569,41 +695,13 @@ def claims_table(study: Study) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def effect_text(value: float, low: float, high: float) -> str:
-    """'value [low, high]', 'value (no interval)' or 'n/a'."""
-    if not np.isfinite(value):
-        return "n/a"
-    return format_ci(value, low, high) if np.isfinite(low) and np.isfinite(high) else f"{value:.1f} (no interval)"
-
-
-def claims_shown(rows: pd.DataFrame) -> pd.DataFrame:
-    """Claim rows as a page shows them: the difference with its CI in one column, no raw bounds."""
-    effect = [effect_text(v, lo, hi) for v, lo, hi in zip(rows.difference, rows.ci_low, rows.ci_high)]
-    shown = rows.assign(**{"difference [95% CI]": effect})
-    keep = [c for c in ["claim", "text", "part", "domain", "difference [95% CI]", "verdict", "note", "seed",
-                        "seed_note", "page"] if c in shown]
-    return shown[keep].fillna("")
-
-
-def glue_claims(prefix: str, rows: pd.DataFrame) -> None:
-    """Glue ``<prefix>_summary`` (each row's verdict and effect, with its note and seed check) and
-    ``<prefix>_interval`` (what the intervals cover) for the page's prose."""
-    from myst_nb import glue
-
-    parts = []
-    for row in rows.itertuples():
-        effect = effect_text(row.difference, row.ci_low, row.ci_high)
-        extra = [x for x in (row.note, f"seed: {row.seed} ({row.seed_note})" if row.seed != NOT_MEASURED else "") if x]
-        parts.append(f"{row.domain}, {row.part}: {row.verdict} ({effect}{'; ' + '; '.join(extra) if extra else ''})")
-    glue(f"{prefix}_summary", "; ".join(parts) or "not tested with these parameters", display=False)
-    glue(f"{prefix}_interval", "; ".join(dict.fromkeys(rows.interval)) or "n/a", display=False)
+def page_claims(study: Study, page: str) -> pd.DataFrame:
+    """The verdicts of the claims ``page`` tests (``claim_rows`` of each, in the order of ``CLAIMS``)."""
+    return pd.concat([claim_rows(study, c.id) for c in CLAIMS if c.page == page], ignore_index=True)
 
 
 # ------------------------------------------------------------------------------------------------------ beyond: attacks
 
-#: Short names of the attacks for figures.
-METHOD_LABELS = {"fgsm": "FGSM", "pgd": "PGD", "mi_fgsm": "MI", "di_pgd": "DI", "ti_pgd": "TI",
-                 "mi_di_ti_pgd": "MI-DI-TI", f"ensemble {BASELINE_ATTACK}": f"ensemble\n{BASELINE_ATTACK.upper()}"}
 
 #: The paired contrasts of the transfer-attack page and what each difference means (every expected sign is −1).
 ATTACK_CONTRASTS: dict[str, str] = {
@@ -639,7 +737,7 @@ def attack_effects(study: Study, conditions: Sequence[Condition]) -> pd.DataFram
     perc_clean (same test images, paired bootstrap over patients), each with its verdict (expected sign −1)."""
     columns = ["domain", "method", "contrast", "difference", "ci_low", "ci_high", "verdict"]
     rows = []
-    chosen = [c for c in conditions if c.perturbation == "adversarial"]
+    chosen = adversarial(conditions)
     for domain in dict.fromkeys(c.target.domain for c in chosen):
         here = [c for c in chosen if c.target.domain == domain]
         baseline = [c for c in here if method(c) == BASELINE_ATTACK]
@@ -649,11 +747,9 @@ def attack_effects(study: Study, conditions: Sequence[Condition]) -> pd.DataFram
             if name != BASELINE_ATTACK:
                 targets = {c.target for c in mine}
                 contrasts.append(("gain over PGD", mine, [c for c in baseline if c.target in targets]))
-            contrasts.append(("pre-training", [c for c in mine if c.target.init == c.surrogate.init == "imagenet"],
-                              [c for c in mine if c.target.init == c.surrogate.init == "random"]))
+            contrasts.append(("pre-training", _both(mine, "imagenet"), _both(mine, "random")))
             if not any(isinstance(c.surrogate, EnsembleSpec) for c in mine):
-                contrasts.append(("architecture", [c for c in mine if c.surrogate.arch == c.target.arch],
-                                  [c for c in mine if c.surrogate.arch != c.target.arch]))
+                contrasts.append(("architecture", _relation(mine, "same"), _relation(mine, "different")))
             for label, a, b in contrasts:
                 if not a or not b:
                     continue
@@ -687,189 +783,3 @@ def factor_ranking(effects: pd.DataFrame) -> pd.DataFrame:
                          "larger factor": larger, "as_pgd": "baseline" if name == BASELINE_ATTACK else
                          "yes" if same else "no"})
     return pd.DataFrame(rows, columns=columns)
-
-
-def attacks_sentence(effects: pd.DataFrame, ranking: pd.DataFrame) -> str:
-    """One sentence per domain: the method with the largest gain over PGD, and under how many methods the factor
-    verdicts and ranking are PGD's."""
-    parts = []
-    for domain, group in effects.groupby("domain", sort=False):
-        gains = group[group.contrast == "gain over PGD"]
-        rank = ranking[(ranking.domain == domain) & (ranking.as_pgd != "baseline")]
-        text = f"{domain}: "
-        if len(gains):
-            best = gains.loc[gains.difference.idxmin()]
-            text += (f"strongest {best.method} ({best.difference:+.1f} [{best.ci_low:+.1f}, {best.ci_high:+.1f}] "
-                     f"points vs PGD, {best.verdict}); ")
-        text += f"the factors' verdicts and ranking as under PGD for {int((rank.as_pgd == 'yes').sum())} of " \
-                f"{len(rank)} other methods"
-        parts.append(text)
-    return "; ".join(parts) or "not computed"
-
-
-# ------------------------------------------------------------------------------------------------------ course
-
-
-#: The course page's exercises: which page each re-runs and with what (``-p`` overrides), or which development set.
-EXERCISES: tuple[dict[str, Any], ...] = (
-    {"label": "ex-eps", "page": "t3_pretraining", "overrides": {"eps": 0.05}, "data": None,
-     "question": "a larger eps"},
-    {"label": "ex-arch", "page": "t3_pretraining",
-     "overrides": {"archs": ["tf_efficientnet_lite0", "tf_efficientnet_lite2"]}, "data": None,
-     "question": "another architecture pair"},
-    {"label": "ex-overlap", "page": "t4_data", "overrides": {}, "data": "overlap:0.5",
-     "question": "a surrogate sharing half of the target's patients"},
-    {"label": "ex-source", "page": "t4_data", "overrides": {}, "data": "source:b",
-     "question": "a surrogate trained on another source"},
-    {"label": "ex-attack", "page": "t3_pretraining", "overrides": {"attacks": ["pgd", "mi_di_ti_pgd"]}, "data": None,
-     "question": "a transfer-enhancing attack"},
-)
-
-
-def _train_images(study: Study, domain: str, name: str) -> str:
-    """The training images of a development set, or why the data set has none (a real data set has no source b)."""
-    try:
-        return str(len(development_set(study.data_spec(domain), name, study.data_root(domain))[0]))
-    except DataError as error:
-        return f"none ({str(error).split(';')[0]})"
-
-
-def exercise_table(study: Study, profile: str = "quick") -> pd.DataFrame:
-    """Each exercise's page, command, and what it changes, checked: the overrides validate against the page (as the
-    runner would), and a development set it names is cut here (its size per domain)."""
-    from medadv.book import ROOT, page_config
-
-    rows = []
-    for ex in EXERCISES:
-        source = ROOT / "book" / f"{ex['page']}.md"
-        flags = " ".join(f"-p '{k}={_yaml_value(v)}'" for k, v in ex["overrides"].items())
-        cfg = page_config(source, profile, ex["overrides"])  # raises if the override is not valid for the page
-        sizes = ""
-        if ex["data"]:
-            sizes = ", ".join(f"{d}: {_train_images(study, d, ex['data'])}" for d in study.cfg.domains)
-        rows.append({"exercise": ex["label"], "question": ex["question"], "page": ex["page"],
-                     "command": f"medadv run book/{ex['page']}.md --profile {profile} {flags}".strip()
-                     if ex["overrides"] else "", "development set": ex["data"] or "",
-                     "train images (this build)": sizes, f"eps ([0, 1], {profile})": cfg.eps,
-                     f"archs ({profile})": ", ".join(cfg.archs), f"attacks ({profile})": ", ".join(cfg.attacks)})
-    return pd.DataFrame(rows)
-
-
-def _yaml_value(value: Any) -> str:
-    return f"[{', '.join(map(str, value))}]" if isinstance(value, (list, tuple)) else str(value)
-
-
-# ------------------------------------------------------------------------------------------------------ reproduce
-
-
-def profiles(params_dir: Path = PARAMS_DIR) -> dict[str, dict[str, Any]]:
-    """Every profile's parameters (``params/<name>.yaml``)."""
-    return {p.stem: read_yaml(p) for p in sorted(params_dir.glob("*.yaml"))}
-
-
-def profile_table(params_dir: Path = PARAMS_DIR) -> pd.DataFrame:
-    """Profiles side by side: one row per parameter, one column per profile (values as written)."""
-    found = profiles(params_dir)
-    keys = list(dict.fromkeys(k for values in found.values() for k in values))
-    return pd.DataFrame([{"parameter": k, **{name: _yaml_value(v.get(k, "")) for name, v in found.items()}}
-                         for k in keys])
-
-
-def timings_table(path: Path) -> pd.DataFrame:
-    """Measured wall times (a YAML list of {profile, scope, hardware, minutes, date, note}); empty if none yet."""
-    import yaml
-
-    columns = ["profile", "scope", "hardware", "minutes", "date", "note"]
-    entries = (yaml.safe_load(path.read_text()) or {}).get("timings") or [] if path.is_file() else []
-    return pd.DataFrame([{c: e.get(c) for c in columns} for e in entries], columns=columns)
-
-
-def sweeps_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The measured sweeps that sized the default profile (``book/sweeps.yaml``): one row per run, and the file's
-    header fields (hardware, date); empty if the file is absent."""
-    import yaml
-
-    found = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
-    runs = found.pop("runs", None) or []
-    columns = ["run", "domain", "auc", "random_transfer", "imagenet_transfer", "gradient_cosine"]
-    return pd.DataFrame([{c: r.get(c, "") for c in columns} for r in runs], columns=columns), found
-
-
-def unit_counts(profile: str, pages: Sequence[str] = tuple(PAGE_CONDITIONS)) -> pd.DataFrame:
-    """Units per stage (train, craft, evaluate) the ``profile`` needs, per page and for the whole book (shared units
-    counted once). Planning builds unit specs only: no data, no models; the store is pointed at a scratch folder."""
-    from medadv.book import plan_profile
-
-    rows = [{"page": page, **_count(plan_profile(profile, [page]))} for page in pages]
-    rows.append({"page": "book (shared units once)", **_count(plan_profile(profile, pages))})
-    return pd.DataFrame(rows)
-
-
-def _count(units: list[Any]) -> dict[str, int]:
-    counts = {stage: sum(u.stage == stage for u in units) for stage in ("train", "craft", "evaluate")}
-    return {**counts, "total": sum(counts.values())}
-
-
-# ------------------------------------------------------------------------------------------------------ shared
-
-
-def glue_facts(facts: dict[str, Any]) -> None:
-    """Glue each value under its key for ``{glue:text}`` in the page's prose (numbers are never typed)."""
-    from myst_nb import glue
-
-    for key, value in facts.items():
-        glue(key, value, display=False)
-
-
-def source_examples(study: Study) -> tuple[list[list[np.ndarray | None]], list[str], list[str]]:
-    """A negative and a positive test-size image of each domain (rows) from each acquisition source (columns: the
-    pool's own source, then the data set's other sources; a source the data set lacks is left empty)."""
-    from medadv.data import domain_data, source_pool
-
-    generated = set(study.cfg.per_domain("dataset").values()) == {"synthetic"}
-    sources = ["a", "b", "c"] if generated else ["pool"]
-    grid: list[list[np.ndarray | None]] = []
-    for domain in study.cfg.domains:
-        spec = study.data_spec(domain)
-        row: list[np.ndarray | None] = []
-        for source in sources:
-            try:
-                images = domain_data(spec, study.data_root(domain)).pool if source in ("a", "pool") else \
-                    source_pool(spec, source, study.data_root(domain))
-            except DataError:
-                row += [None, None]
-                continue
-            positive = images.labels[:, 0] == 0 if images.multilabel else images.labels == 1
-            for want in (False, True):
-                pick = np.flatnonzero(positive == want)
-                row.append(images.images[pick[0]] / 255.0 if len(pick) else None)
-        grid.append(row)
-    cols = [f"source {s}\n{'positive' if k else 'negative'}" for s in sources for k in (0, 1)]
-    return grid, list(study.cfg.domains), cols
-
-
-def paper_setting_text() -> str:
-    """The paper's setting in one line, from ``PAPER_SETTING`` (for prose)."""
-    p = PAPER_SETTING
-    data = "; ".join(f"{p['dataset'][d]} at {p['image_size'][d]} px" for d in p["dataset"])
-    return (f"{' and '.join(p['archs'])}; {data}; eps {p['eps_paper_scale']:g} and PGD {p['pgd_steps']} steps of "
-            f"{p['pgd_alpha_paper_scale']:g}, both on [-1, 1]")
-
-
-def profile_overview(params_dir: Path = PARAMS_DIR) -> pd.DataFrame:
-    """Per profile: the command that builds the book with it, its data, where it runs and where its store is."""
-    rows = []
-    for name, values in profiles(params_dir).items():
-        device = values.get("device", "auto")
-        cfg = StudyConfig.from_mapping(values)  # per-domain data sets and sizes resolved
-        by_dataset: dict[str, list[str]] = {}
-        for domain, dataset in cfg.per_domain("dataset").items():
-            by_dataset.setdefault(dataset, []).append(domain)
-        sizes = list(dict.fromkeys(cfg.per_domain("image_size").values()))
-        rows.append({"profile": name, "command": f"medadv book --profile {name}",
-                     "data": "; ".join(f"{dataset} ({', '.join(domains)})" for dataset, domains in by_dataset.items()),
-                     "image_size": sizes[0] if len(sizes) == 1 else " / ".join(map(str, sizes)),
-                     "archs": _yaml_value(values.get("archs", [])),
-                     "hardware": "a CUDA GPU" if str(device).startswith("cuda") else "CPU (a GPU if present)",
-                     "store": values.get("store", "")})
-    return pd.DataFrame(rows)
