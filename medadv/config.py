@@ -46,7 +46,8 @@ DOMAIN_KEYS = ("dataset", "data_root", "data_options", "split_files", "image_siz
 #: Settings that every page must run with alike (the data and how models are trained): the runner passes them to
 #: every page whether or not its parameters cell names them, so pages share one store's models.
 STUDY_WIDE_KEYS = ("data_root", "data_options", "split_files", "domain_settings", "val_fraction", "random_init",
-                   "lr_imagenet", "lr_random", "weight_decay", "patience", "weights_files", "amp", "compile")
+                   "epoch_images", "lr_imagenet", "lr_random", "weight_decay", "patience", "weights_files", "amp",
+                   "compile")
 
 
 @dataclass(frozen=True)
