@@ -6,7 +6,7 @@ what it computed, so the book's tables and sentences read alike on every page.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -372,6 +372,15 @@ def example_images(study: Study) -> tuple[list[np.ndarray], list[str]]:
     return examples, titles
 
 
+def by_domain(cfg: StudyConfig, key: str, fmt: Callable[[Any], str] = str) -> str:
+    """A per-domain setting as the prose states it: one value where every domain has it (the small profiles), else
+    each domain's ("ophthalmology 512, radiology 224, pathology 96" under the paper profile)."""
+    values = {domain: fmt(value) for domain, value in cfg.per_domain(key).items()}
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    return ", ".join(f"{domain} {value}" for domain, value in values.items())
+
+
 def methods_facts(cfg: StudyConfig, differences: pd.DataFrame, choices: pd.DataFrame,
                   weights: pd.DataFrame) -> dict[str, Any]:
     """The methods page's glued settings (``m_*``): every number its prose states, from the page's configuration and
@@ -382,14 +391,16 @@ def methods_facts(cfg: StudyConfig, differences: pd.DataFrame, choices: pd.DataF
         return ", ".join(f"{v:g}" for v in values)
 
     return {
-        "m_dataset": cfg.dataset, "m_domains": ", ".join(cfg.domains), "m_image_size": cfg.image_size,
-        "m_pool": 2 * cfg.n_dev, "m_n_dev": cfg.n_dev, "m_n_test": cfg.n_test, "m_val": f"{cfg.val_fraction:.0%}",
+        "m_dataset": by_domain(cfg, "dataset"), "m_domains": ", ".join(cfg.domains),
+        "m_image_size": by_domain(cfg, "image_size"), "m_pool": by_domain(cfg, "n_dev", lambda n: str(2 * n)),
+        "m_n_dev": by_domain(cfg, "n_dev"), "m_n_test": by_domain(cfg, "n_test"),
+        "m_val": by_domain(cfg, "val_fraction", lambda v: f"{v:.0%}"),
         "m_archs": ", ".join(cfg.archs), "m_inits": ", ".join(cfg.inits),
         "m_weights": "; ".join(f"{r.arch}: {r.weights_source}" for r in weights.itertuples())
                      or "no ImageNet-initialised models",
         "m_epochs_imagenet": cfg.epochs_imagenet, "m_epochs_random": cfg.epochs_random,
         "m_lr_imagenet": f"{cfg.lr_imagenet:g}", "m_lr_random": f"{cfg.lr_random:g}", "m_wd": f"{cfg.weight_decay:g}",
-        "m_batch": cfg.batch_size, "m_patience": cfg.patience,
+        "m_batch": by_domain(cfg, "batch_size"), "m_patience": cfg.patience,
         "m_augment": "; ".join(f"{d}: {AUGMENT_BY_DOMAIN.get(d, 'flips')}" for d in cfg.domains),
         "m_attacks": ", ".join(a.upper() for a in cfg.attacks), "m_eps": f"{cfg.eps:g}",
         "m_eps_paper": f"{to_paper_scale(cfg.eps):g}", "m_eps_255": f"{cfg.eps * 255:.1f}/255",
