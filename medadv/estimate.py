@@ -88,11 +88,16 @@ MEASURED_H200: dict[tuple[str, int], tuple[float, float]] = {
 }
 
 
+def _yours(arch: str, measured: Mapping[str, Rate] | None) -> bool:
+    """Whether the caller measured ``arch`` itself: its rate then comes before every stored one."""
+    return bool(measured) and arch in measured  # type: ignore[operator]
+
+
 def rate(arch: str, measured: Mapping[str, Rate] | None = None, image_size: int | None = None) -> Rate:
     """Training throughput of ``arch``: yours (``measured``), else the H200's at exactly ``image_size`` where
     ``MEASURED_H200`` has it, else the timm reference (to be scaled by pixel count)."""
-    if measured and arch in measured:
-        return measured[arch]
+    if _yours(arch, measured):
+        return measured[arch]  # type: ignore[index]
     if (arch, image_size) in MEASURED_H200:
         return Rate(MEASURED_H200[arch, image_size][0], image_size)  # type: ignore[arg-type]
     if arch not in TRAIN_IMAGES_PER_S:
@@ -106,14 +111,14 @@ def rate(arch: str, measured: Mapping[str, Rate] | None = None, image_size: int 
 def attack_steps_per_s(arch: str, image_size: int, measured: Mapping[str, Rate] | None = None) -> float:
     """Image-steps/s of an attack: measured PGD where ``MEASURED_H200`` has it (and no rate of yours overrides it),
     else a training step's (a forward and a backward pass, like an attack step)."""
-    if not (measured and arch in measured) and (arch, image_size) in MEASURED_H200:
+    if not _yours(arch, measured) and (arch, image_size) in MEASURED_H200:
         return MEASURED_H200[arch, image_size][1]
     return rate(arch, measured, image_size).at(image_size)
 
 
 def source_of(arch: str, image_size: int, measured: Mapping[str, Rate] | None = None) -> str:
     """Where an architecture's rate at a size comes from: yours, the H200's, or the scaled reference."""
-    if measured and arch in measured:
+    if _yours(arch, measured):
         return "measured (yours)"
     return "measured, H200" if (arch, image_size) in MEASURED_H200 else "scaled, timm RTX 3090"
 

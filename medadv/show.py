@@ -13,7 +13,7 @@ import pandas as pd
 
 from medadv.analysis import ATTACK_CONTRASTS, MARKS, NOT_MEASURED, TableResult, control_tally
 from medadv.config import StudyConfig
-from medadv.paper import BASELINE_ATTACK, PAPER_ATTACKS, PAPER_SETTING, to_paper_scale
+from medadv.paper import BASELINE_ATTACK, PAPER_ATTACKS, PAPER_SCALE, PAPER_SETTING, to_paper_scale
 from medadv.study import ModelSpec, Study
 
 
@@ -88,7 +88,7 @@ _SHOWN = {"imagenet": "ImageNet", "shuffled": "shuffled control", "fgsm": "FGSM"
 _NAMES = {"target_init": "target init", "surrogate_init": "surrogate init", "surrogate_data": "surrogate data"}
 
 
-EPS_LEVEL = "eps on [0, 1] (the paper's: ×2)"
+EPS_LEVEL = f"eps on [0, 1] (the paper's: ×{PAPER_SCALE:g})"
 
 
 def _in_paper_order(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
