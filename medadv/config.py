@@ -46,7 +46,7 @@ DOMAIN_KEYS = ("dataset", "data_root", "data_options", "split_files", "image_siz
 #: Settings that every page must run with alike (the data and how models are trained): the runner passes them to
 #: every page whether or not its parameters cell names them, so pages share one store's models.
 STUDY_WIDE_KEYS = ("data_root", "data_options", "split_files", "domain_settings", "val_fraction", "random_init",
-                   "epoch_images", "lr_imagenet", "lr_random", "weight_decay", "patience", "weights_files", "amp",
+                   "epoch_images", "train_noise", "lr_imagenet", "lr_random", "weight_decay", "patience", "weights_files", "amp",
                    "compile")
 
 
@@ -80,6 +80,7 @@ class StudyConfig:
     lr_random: float = 3e-3
     weight_decay: float = 1e-4
     patience: int = 3
+    train_noise: float = 0.0  # std of Gaussian noise added to training images, on [0, 1] (0: none, as the paper)
     epoch_images: int | None = None  # images per epoch at least: smaller sets repeat theirs (as many steps as d1)
     copies: int = 2  # independently trained copies per configuration (copy 2 is the "same everything" surrogate)
     # the shared-initialisation control: random-init surrogates of the target's architecture start from the target's
@@ -130,6 +131,9 @@ class StudyConfig:
         for attack in self.attacks:
             _check_choice("attacks", attack, ATTACKS)
         _check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
+        if not 0.0 <= self.train_noise < 0.5:
+            raise ConfigError(f"train_noise is a standard deviation on the [0, 1] image scale, from 0 (none) to below "
+                              f"0.5, got {self.train_noise!r}")
         if self.epoch_images is not None and self.epoch_images < 1:
             raise ConfigError(f"epoch_images must be a positive integer or null (one pass per epoch), got {self.epoch_images}")
         for name in ("image_size", "n_dev", "n_test", "batch_size", "n_boot", "pgd_steps", "copies", "patience"):

@@ -38,6 +38,10 @@ class TrainSettings:
     # images per epoch at least: a smaller training set repeats its images (a fresh permutation each pass), so a model
     # on a tenth of the data gets as many optimizer steps as one on all of it; None: one pass over the set
     epoch_images: int | None = None
+    # standard deviation (on [0, 1]) of Gaussian noise added to each training image after the geometric augmentation:
+    # real images carry acquisition noise of varying level, and a model that has learned to ignore it leans on larger
+    # structures (0: none, the paper's models)
+    noise: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,17 @@ def epoch_order(n: int, epoch_images: int | None, generator: torch.Generator) ->
     return torch.cat(passes)[:length].numpy()
 
 
-def augment(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
-    """Label-preserving augmentation on the device batch, drawn from ``generator`` (so copies differ, reruns agree)."""
+def augment(x: torch.Tensor, kind: str, generator: torch.Generator, noise: float = 0.0) -> torch.Tensor:
+    """Label-preserving augmentation on the device batch, drawn from ``generator`` (so copies differ, reruns agree):
+    the geometric ``kind``, then Gaussian noise of standard deviation ``noise``, clipped to [0, 1]."""
+    x = _geometric(x, kind, generator)
+    if noise > 0:
+        draw = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(device=x.device, dtype=x.dtype)
+        x = (x + noise * draw).clamp_(0.0, 1.0)
+    return x
+
+
+def _geometric(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
     if kind == "none":
         return x
     n = x.shape[0]
@@ -232,7 +245,8 @@ def train(
                    disable=not progress, leave=False)
         for step in bar:
             index = np.sort(order[step * settings.batch_size : (step + 1) * settings.batch_size])
-            x = augment(to_device_batch(train_set.images, index, device, image_size), settings.augment, generators["augment"])
+            x = augment(to_device_batch(train_set.images, index, device, image_size), settings.augment, generators["augment"],
+                        settings.noise)
             if execution.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(device, dtype):

@@ -49,6 +49,8 @@ def sweep(domain: str, eps: list[float] = (0.02, 0.04, 0.08), inits: list[str] =
     for init in inits:
         target, surrogate = ModelSpec(domain, arch, init, "d1", 1), ModelSpec(domain, arch, init, "d1", 2)
         out[f"{init} auc"] = [round(study.clean_auc(m)["value"], 3) for m in (target, surrogate)]
+        small = ModelSpec(domain, arch, init, "d1/10", 1)
+        out[f"{init} d1/10 auc"] = round(study.clean_auc(small)["value"], 3)
         out[f"{init} gradient cosine"] = round(gradient_cosine(study, target, surrogate), 4)
         for e in eps:
             for attack in cfg.attacks:
