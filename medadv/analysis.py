@@ -19,6 +19,7 @@ from medadv.data import development_set
 from medadv.paper import (BASELINE_ATTACK, CLAIMS, DEVELOPMENT_SETS, PAPER_SETTING, REAL_DATASETS, claim,
                           copies_conditions, method, pretraining_pairs, t3_conditions, to_paper_scale, verdict_attack)
 from medadv.study import Condition, EnsembleSpec, ModelSpec, Study
+from medadv.vocab import ADVERSARIAL, BLACK_BOX, D1, D2, DIFFERENT, IMAGENET, RANDOM, SAME, SHUFFLED, WHITE_BOX
 
 
 # ------------------------------------------------------------------------------------------------------ cells
@@ -33,7 +34,7 @@ def features(cond: Condition) -> dict[str, Any]:
         "domain": t.domain, "target_arch": t.arch, "target_init": t.init, "target_data": t.data,
         "target_copy": t.copy, "surrogate_arch": s.arch, "surrogate_init": s.init, "surrogate_data": s.data,
         "surrogate_copy": s.copy, "shared_init": isinstance(s, ModelSpec) and s.init_of is not None,
-        "architecture": "ensemble" if ensemble else "same" if t.arch == s.arch else "different",
+        "architecture": "ensemble" if ensemble else SAME if t.arch == s.arch else DIFFERENT,
         "pair": f"{s.arch} → {t.arch}", "attack": cond.attack, "method": method(cond), "eps": cond.eps,
         "perturbation": cond.perturbation, "threat": cond.threat,
     }
@@ -55,12 +56,12 @@ MARKS = {
 
 def adversarial(conditions: Iterable[Condition]) -> list[Condition]:
     """The adversarial conditions among ``conditions`` (their shuffled controls left out)."""
-    return [c for c in conditions if c.perturbation == "adversarial"]
+    return [c for c in conditions if c.perturbation == ADVERSARIAL]
 
 
 def shuffled_twins(conditions: Sequence[Condition]) -> list[Condition]:
     """The shuffled control of each condition: the same perturbation at random pixel positions."""
-    return [replace(c, perturbation="shuffled") for c in conditions]
+    return [replace(c, perturbation=SHUFFLED) for c in conditions]
 
 
 def near_chance(study: Study, targets: Iterable[ModelSpec]) -> bool:
@@ -88,7 +89,7 @@ def summary(study: Study, conditions: Sequence[Condition], by: Sequence[str]) ->
         ci = study.perc_clean(chosen)
         row = {**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))), "perc_clean": ci["value"],
                "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_pairs": len(group)}
-        if all(c.perturbation == "adversarial" for c in chosen):
+        if all(c.perturbation == ADVERSARIAL for c in chosen):
             row.update(versus_control(study, chosen))
             row["near_chance"] = near_chance(study, (c.target for c in chosen))
             row["mark"] = ("" if row["beats_control"] else "∘") + ("†" if row["near_chance"] else "")
@@ -113,7 +114,7 @@ def clean_summary(study: Study, targets: Iterable[ModelSpec]) -> pd.DataFrame:
 def control_tally(cells: pd.DataFrame) -> dict[str, Any]:
     """How many black-box adversarial cells lie below their shuffled control (point estimate) and how many beat it
     beyond noise (paired CI below zero): the share of a table that shows transfer at all."""
-    adv = cells[(cells.perturbation == "adversarial") & (cells.get("threat", "black-box") == "black-box")]
+    adv = cells[(cells.perturbation == ADVERSARIAL) & (cells.get("threat", BLACK_BOX) == BLACK_BOX)]
     n = len(adv)
     below, beats = int((adv.control_diff < 0).sum()), int(adv.beats_control.sum())
     return {"cells": n, "below": below, "beats": beats, "near_chance": int(adv.near_chance.sum()),
@@ -128,7 +129,7 @@ def perceptibility_rows(study: Study, conditions: Sequence[Condition]) -> pd.Dat
     seen = set()
     for c in conditions:
         key = (c.surrogate, c.attack, c.eps)
-        if c.perturbation != "adversarial" or key in seen:
+        if c.perturbation != ADVERSARIAL or key in seen:
             continue
         seen.add(key)
         values = study.perceptibility(c.surrogate, c.attack, c.eps)
@@ -141,7 +142,7 @@ def working_eps(cells: pd.DataFrame, *, attack: str = "pgd", share: float = 0.75
     """The paper's criterion, made computable: the smallest eps whose black-box attack reaches ``share`` of the
     largest black-box effect beyond the shuffled control (control − adversarial perc_clean) over the grid, and beats
     its control (paired CI of the difference below zero). None when no eps of the grid transfers beyond the control."""
-    adv = cells[(cells.threat == "black-box") & (cells.attack == attack) & (cells.perturbation == "adversarial")]
+    adv = cells[(cells.threat == BLACK_BOX) & (cells.attack == attack) & (cells.perturbation == ADVERSARIAL)]
     adv = adv.set_index("eps").sort_index()
     effect = (-adv["control_diff"]).where(adv["beats_control"].astype(bool))
     if effect.isna().all() or effect.max() <= 0:
@@ -189,7 +190,7 @@ def run_table(study: Study, conditions_of: Callable[[Study, str], list[Condition
     def cells_by(by: Sequence[str]) -> pd.DataFrame:
         parts = []
         for d in study.cfg.domains:
-            for perturbation in ("adversarial", "shuffled"):
+            for perturbation in (ADVERSARIAL, SHUFFLED):
                 chosen = [c for c in conditions[d] if c.perturbation == perturbation]
                 if chosen:
                     parts.append(summary(study, chosen, ["domain", *by]).assign(perturbation=perturbation))
@@ -361,7 +362,7 @@ def development_set_sizes(study: Study, names: Sequence[str] = DEVELOPMENT_SETS)
     return pd.DataFrame(rows).fillna({"test": 0}).astype({"test": int})
 
 
-def set_counts(study: Study, names: Sequence[str] = ("d1", "d2")) -> pd.DataFrame:
+def set_counts(study: Study, names: Sequence[str] = (D1, D2)) -> pd.DataFrame:
     """Per domain: images, patients, positives, outputs and channels of the training and validation sets of the
     first development set, the training set of the others in ``names``, and the test set (the introduction's data)."""
     rows = []
@@ -385,7 +386,7 @@ def imagenet_sources(cfg: StudyConfig) -> pd.DataFrame:
     an installed package or timm's hub); empty where the profile trains no ImageNet-initialised model."""
     from medadv.weights import imagenet_weights
 
-    if "imagenet" not in cfg.inits:
+    if IMAGENET not in cfg.inits:
         return pd.DataFrame(columns=["arch", "weights_source"])
     return pd.DataFrame([{"arch": arch, "weights_source": imagenet_weights(arch, cfg.weights_files.get(arch)).source}
                          for arch in cfg.archs])
@@ -406,8 +407,8 @@ def pretraining_gain(study: Study, domain: str, arch: str, data: str) -> dict[st
     """Clean AUC of the ImageNet-initialised minus the randomly initialised model (same arch and data), paired
     bootstrap over the same test patients."""
     test = study.test(domain)
-    a = study.clean_scores(ModelSpec(domain, arch, "imagenet", data))
-    b = study.clean_scores(ModelSpec(domain, arch, "random", data))
+    a = study.clean_scores(ModelSpec(domain, arch, IMAGENET, data))
+    b = study.clean_scores(ModelSpec(domain, arch, RANDOM, data))
     return metrics.paired_bootstrap(metrics.auc, test.labels, a, b, groups=test.patients, n_boot=study.cfg.n_boot,
                                     seed=study.cfg.seed)
 
@@ -418,7 +419,7 @@ def pretraining_gains(study: Study, specs: Iterable[ModelSpec]) -> pd.DataFrame:
     have = {(s.domain, s.arch, s.data, s.init) for s in specs}
     rows = []
     for domain, arch, data in dict.fromkeys((s.domain, s.arch, s.data) for s in specs):
-        if {(domain, arch, data, "imagenet"), (domain, arch, data, "random")} <= have:
+        if {(domain, arch, data, IMAGENET), (domain, arch, data, RANDOM)} <= have:
             g = pretraining_gain(study, domain, arch, data)
             rows.append({"domain": domain, "arch": arch, "data": data, "gain": g["value"], "ci_low": g["ci_low"],
                          "ci_high": g["ci_high"], "auc_imagenet": g["value_a"], "auc_random": g["value_b"]})
@@ -442,7 +443,7 @@ def transfer_gain(study: Study, domain: str, arch: str, attack: str = "pgd") -> 
     perc_clean(imagenet → imagenet) over T3's surrogates of every architecture (``contrast``: paired bootstrap,
     and a note where the point rests on cells without transfer); positive means pre-trained pairs lose more AUC."""
     chosen = [c for c in adversarial(t3_conditions(study, domain)) if c.attack == attack and c.target.arch == arch]
-    return contrast(study, _both(chosen, "random"), _both(chosen, "imagenet"), expected_sign=+1)
+    return contrast(study, _both(chosen, RANDOM), _both(chosen, IMAGENET), expected_sign=+1)
 
 
 def gain_vs_transfer_points(study: Study, attack: str = "pgd") -> pd.DataFrame:
@@ -451,7 +452,7 @@ def gain_vs_transfer_points(study: Study, attack: str = "pgd") -> pd.DataFrame:
     rows = []
     for domain in study.cfg.domains:
         for arch in (pretrained.arch for pretrained, _ in pretraining_pairs(study, domain)):
-            g = pretraining_gain(study, domain, arch, "d1")
+            g = pretraining_gain(study, domain, arch, D1)
             t = transfer_gain(study, domain, arch, attack)
             rows.append({"domain": domain, "arch": arch, "attack": attack, "auc_gain": g["value"],
                          "auc_gain_low": g["ci_low"], "auc_gain_high": g["ci_high"], "transfer_gain": t["difference"],
@@ -487,8 +488,8 @@ def transfer_matrix(study: Study, conditions: Sequence[Condition]) -> pd.DataFra
 def matrix_rows(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
     """The architecture page's tidy rows: the black-box matrix's adversarial conditions, then the white-box diagonal
     with its shuffled control."""
-    black = [c for c in adversarial(conditions) if c.threat == "black-box"]
-    return study.transfer_rows(black + [c for c in conditions if c.threat == "white-box"])
+    black = [c for c in adversarial(conditions) if c.threat == BLACK_BOX]
+    return study.transfer_rows(black + [c for c in conditions if c.threat == WHITE_BOX])
 
 
 def architecture_means(matrix: pd.DataFrame, attack: str) -> pd.DataFrame:
@@ -497,11 +498,11 @@ def architecture_means(matrix: pd.DataFrame, attack: str) -> pd.DataFrame:
     rows = []
     for domain in dict.fromkeys(matrix.domain):
         part = matrix[(matrix.domain == domain) & (matrix.attack == attack)]
-        black, white = part[part.threat == "black-box"], part[part.threat == "white-box"]
+        black, white = part[part.threat == BLACK_BOX], part[part.threat == WHITE_BOX]
         same = black.surrogate_arch == black.target_arch
-        rows.append({"domain": domain, "same": black[same].perc_clean.mean(),
-                     "different": black[~same].perc_clean.mean(), "white-box": white.perc_clean.mean()})
-    return pd.DataFrame(rows, columns=["domain", "same", "different", "white-box"])
+        rows.append({"domain": domain, SAME: black[same].perc_clean.mean(),
+                     DIFFERENT: black[~same].perc_clean.mean(), WHITE_BOX: white.perc_clean.mean()})
+    return pd.DataFrame(rows, columns=["domain", SAME, DIFFERENT, WHITE_BOX])
 
 
 # ------------------------------------------------------------------------------------------------------ beyond: copies
@@ -529,8 +530,8 @@ def copy_clean_auc(study: Study, conditions: Sequence[Condition]) -> pd.DataFram
     return frame
 
 
-def copy_pair_verdicts(study: Study, conditions: Sequence[Condition], *, pretrained: str = "imagenet",
-                       scratch: str = "random") -> pd.DataFrame:
+def copy_pair_verdicts(study: Study, conditions: Sequence[Condition], *, pretrained: str = IMAGENET,
+                       scratch: str = RANDOM) -> pd.DataFrame:
     """T3's verdict once per copy pair: perc_clean(``pretrained`` pair) − perc_clean(``scratch`` pair) for the same
     (surrogate copy → target copy), on the same test images (paired bootstrap); the paper's direction is negative.
     Last per domain, ``ALL_PAIRS``: the same difference of means over every pair (seed noise averaged out)."""
@@ -627,7 +628,7 @@ def _both(conditions: Sequence[Condition], init: str) -> list[Condition]:
 
 def _relation(conditions: Sequence[Condition], relation: str) -> list[Condition]:
     """The conditions of the same architecture (``relation`` "same") or of different ones."""
-    return [c for c in conditions if c.same_arch == (relation == "same")]
+    return [c for c in conditions if c.same_arch == (relation == SAME)]
 
 
 def _data(conditions: Sequence[Condition], data: str) -> list[Condition]:
@@ -636,24 +637,24 @@ def _data(conditions: Sequence[Condition], data: str) -> list[Condition]:
 
 def _claim_a(study: Study, domain: str, chosen: list[Condition]) -> list[dict[str, Any]]:
     rows = []
-    for relation in ("same", "different"):
+    for relation in (SAME, DIFFERENT):
         pairs = _relation(chosen, relation)
-        a, b = _both(pairs, "imagenet"), _both(pairs, "random")
+        a, b = _both(pairs, IMAGENET), _both(pairs, RANDOM)
         if a and b:
-            seed, seed_note = seed_check(study, domain) if relation == "same" else (NOT_MEASURED, "")
+            seed, seed_note = seed_check(study, domain) if relation == SAME else (NOT_MEASURED, "")
             rows.append({"part": f"{relation} architecture", **contrast(study, a, b, expected_sign=-1), "seed": seed,
                          "seed_note": seed_note})
     return rows
 
 
 def _claim_c(study: Study, domain: str, chosen: list[Condition]) -> list[dict[str, Any]]:
-    a, b = _data(chosen, "d2"), _data(chosen, "d1")
+    a, b = _data(chosen, D2), _data(chosen, D1)
     return [{"part": "all architecture pairs", **contrast(study, a, b, expected_sign=+1)}] if a and b else []
 
 
 def _claim_d(study: Study, domain: str, chosen: list[Condition]) -> list[dict[str, Any]]:
-    different, same = _relation(chosen, "different"), _relation(chosen, "same")
-    groups = [_data(different, "d2"), _data(different, "d1"), _data(same, "d2"), _data(same, "d1")]
+    different, same = _relation(chosen, DIFFERENT), _relation(chosen, SAME)
+    groups = [_data(different, D2), _data(different, D1), _data(same, D2), _data(same, D1)]
     if not all(groups):
         return []
     return [{"part": "different − same architecture", **interaction(
@@ -662,7 +663,7 @@ def _claim_d(study: Study, domain: str, chosen: list[Condition]) -> list[dict[st
 
 
 def _claim_e(study: Study, domain: str, chosen: list[Condition]) -> list[dict[str, Any]]:
-    a, b = _both(chosen, "imagenet"), _both(chosen, "random")
+    a, b = _both(chosen, IMAGENET), _both(chosen, RANDOM)
     return [{"part": "all architecture pairs", **contrast(study, a, b, expected_sign=-1)}] if a and b else []
 
 
@@ -675,7 +676,7 @@ def claim_rows(study: Study, claim_id: str) -> pd.DataFrame:
     where cells do not transfer beyond their control or a target is near chance); claim b from ``gain_vs_transfer``."""
     attack = verdict_attack(study.cfg)
     if claim_id == "b":
-        if not {"imagenet", "random"} <= set(study.cfg.inits):
+        if not {IMAGENET, RANDOM} <= set(study.cfg.inits):
             return pd.DataFrame(columns=CLAIM_COLUMNS)
         points, fit, _ = gain_vs_transfer(study, attack)
         rows = [{**slope_verdict(points, fit, study.cfg.n_boot), "attack": attack}]
@@ -747,9 +748,9 @@ def attack_effects(study: Study, conditions: Sequence[Condition]) -> pd.DataFram
             if name != BASELINE_ATTACK:
                 targets = {c.target for c in mine}
                 contrasts.append(("gain over PGD", mine, [c for c in baseline if c.target in targets]))
-            contrasts.append(("pre-training", _both(mine, "imagenet"), _both(mine, "random")))
+            contrasts.append(("pre-training", _both(mine, IMAGENET), _both(mine, RANDOM)))
             if not any(isinstance(c.surrogate, EnsembleSpec) for c in mine):
-                contrasts.append(("architecture", _relation(mine, "same"), _relation(mine, "different")))
+                contrasts.append(("architecture", _relation(mine, SAME), _relation(mine, DIFFERENT)))
             for label, a, b in contrasts:
                 if not a or not b:
                     continue

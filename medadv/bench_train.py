@@ -10,7 +10,6 @@ Both loops run with the same execution options (``--no-amp``, ``--no-channels-la
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time

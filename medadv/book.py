@@ -31,8 +31,9 @@ from typing import Any, Iterable, Iterator
 import yaml
 
 from medadv.config import (STUDY_WIDE_KEYS, ConfigError, StudyConfig, check_device_available, keep_perturbations,
-                           parameter_names, parse_overrides, profile_parameters, resolve_parameters, resolve_store)
+                           parameter_names, profile_parameters, resolve_parameters, resolve_store)
 from medadv.store import Store, atomic_write_bytes
+from medadv.vocab import CRAFT, EVALUATE, TRAIN
 
 BOOK_ENV = "MEDADV_BOOK_ROOT"  # set by ``--root DIR``; kernels inherit it
 PACKAGE = Path(__file__).resolve().parent
@@ -571,7 +572,7 @@ def unit_counts(profile: str, pages: Sequence[str] | None = None) -> pd.DataFram
 
 
 def _count(units: list[Any]) -> dict[str, int]:
-    counts = {stage: sum(u.stage == stage for u in units) for stage in ("train", "craft", "evaluate")}
+    counts = {stage: sum(u.stage == stage for u in units) for stage in (TRAIN, CRAFT, EVALUATE)}
     return {**counts, "total": sum(counts.values())}
 
 
@@ -586,10 +587,9 @@ def profile_overview(params_dir: Path | None = None) -> pd.DataFrame:
         by_dataset: dict[str, list[str]] = {}
         for domain, dataset in cfg.per_domain("dataset").items():
             by_dataset.setdefault(dataset, []).append(domain)
-        sizes = list(dict.fromkeys(cfg.per_domain("image_size").values()))
         rows.append({"profile": name, "command": f"medadv book --profile {name}",
                      "data": "; ".join(f"{dataset} ({', '.join(domains)})" for dataset, domains in by_dataset.items()),
-                     "image_size": sizes[0] if len(sizes) == 1 else " / ".join(map(str, sizes)),
+                     "image_size": cfg.stated("image_size"),
                      "archs": _yaml_value(values.get("archs", [])),
                      "hardware": "a CUDA GPU" if str(device).startswith("cuda") else "CPU (a GPU if present)",
                      "store": values.get("store", "")})

@@ -10,11 +10,12 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
 from medadv.store import DEFAULT_ROOT, is_url
+from medadv.vocab import D1, D2, IMAGENET, RANDOM
 
 
 class ConfigError(ValueError):
@@ -46,8 +47,8 @@ DOMAIN_KEYS = ("dataset", "data_root", "data_options", "split_files", "image_siz
 #: Settings that every page must run with alike (the data and how models are trained): the runner passes them to
 #: every page whether or not its parameters cell names them, so pages share one store's models.
 STUDY_WIDE_KEYS = ("data_root", "data_options", "split_files", "domain_settings", "val_fraction", "random_init",
-                   "epoch_images", "train_noise", "lr_imagenet", "lr_random", "weight_decay", "patience", "weights_files", "amp",
-                   "compile")
+                   "epoch_images", "train_noise", "lr_imagenet", "lr_random", "weight_decay", "patience", "weights_files",
+                   "amp", "compile")
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class StudyConfig:
     domain_settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # domain -> its DOMAIN_KEYS values
     # models and training
     archs: tuple[str, ...] = ("tf_efficientnet_lite0", "tf_efficientnet_lite1")
-    inits: tuple[str, ...] = ("imagenet", "random")
+    inits: tuple[str, ...] = (IMAGENET, RANDOM)
     random_init: str = "timm"  # what "random" init draws: "he" (Kaiming normal, the paper) or timm's own default
     weights_files: dict[str, str] = field(default_factory=dict)  # arch -> local ImageNet checkpoint
     epochs_imagenet: int = 1
@@ -190,6 +191,14 @@ class StudyConfig:
         """The value of ``key`` in each domain of the study, e.g. ``{"radiology": 224, "pathology": 96}``."""
         return {domain: getattr(self.for_domain(domain), key) for domain in self.domains}
 
+    def stated(self, key: str, fmt: Callable[[Any], str] = str) -> str:
+        """A per-domain setting as prose and tables state it: one value where every domain has it (the small
+        profiles), else each domain's ("ophthalmology 512, radiology 224, pathology 96" under the paper profile)."""
+        values = {domain: fmt(value) for domain, value in self.per_domain(key).items()}
+        if len(set(values.values())) == 1:
+            return next(iter(values.values()))
+        return ", ".join(f"{domain} {value}" for domain, value in values.items())
+
     @classmethod
     def keys(cls) -> set[str]:
         return {f.name for f in fields(cls)}
@@ -235,7 +244,7 @@ def _check_split_files(name: str, value: dict[str, Any], dataset: str) -> None:
     if value and dataset not in NAMED_DATASETS:
         raise ConfigError(f"{name}: split files list images by name, and the {dataset} data set has no names; use them "
                           f"with {', '.join(NAMED_DATASETS)}")
-    if value and not {"d1", "d2"} <= set(value):
+    if value and not {D1, D2} <= set(value):
         raise ConfigError(f"{name} must list d1 and d2 (the other sets are cut from them where not listed); it lists "
                           f"{', '.join(value)}")
     for key, files in value.items():

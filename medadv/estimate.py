@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from medadv.perturbations import Encoding
+from medadv.vocab import CRAFT, D1, D1_TENTH, D2, D2_HALF, EVALUATE, STAGES, TRAIN
 
 REFERENCE_GPU = "RTX 3090, AMP, batch 256-512, PyTorch 1.12"
 REFERENCE_SOURCE = "timm results/benchmark-train-amp-nchw-pt112-cu113-rtx3090.csv"
@@ -42,10 +42,9 @@ TRAIN_IMAGES_PER_S: dict[str, tuple[float, int]] = {
 PARAMS_M = {"inception_v3": 23.83, "densenet121": 7.98, "resnet50": 25.56, "tf_efficientnet_lite0": 4.65,
             "tf_efficientnet_lite1": 5.42, "tf_efficientnet_lite2": 6.09}
 FORWARD_SHARE = 1 / 3  # a forward pass costs about a third of a training step (forward + backward of about twice)
-DEV_FRACTION = {"d1": 1.0, "d2": 1.0, "d2/2": 0.5, "d1/10": 0.1}  # of n_dev; overlap:f and source:x are d1-sized
+DEV_FRACTION = {D1: 1.0, D2: 1.0, D2_HALF: 0.5, D1_TENTH: 0.1}  # of n_dev; overlap:f and source:x are d1-sized
 CHANNELS = {"radiology": 1}  # input channels by domain (chest X-rays are grey), 3 elsewhere
 OUTPUTS = {"radiology": 15}  # scores per image by domain (14 findings and "No Finding"), 1 elsewhere
-STAGES = ("train", "craft", "evaluate")
 
 #: The paper's domains at the authors' sizes: the settings ``plan_domains`` plans each domain of the paper profile
 #: with (test images are the authors' test sets; n_dev is d1's train + validation images).
@@ -125,9 +124,9 @@ def source_of(arch: str, image_size: int, measured: Mapping[str, Rate] | None = 
 
 def data_of(unit: Any) -> Any:
     """The data (``DataSpec``) a train, craft or evaluate unit works on."""
-    if unit.stage == "train":
+    if unit.stage == TRAIN:
         return unit.data
-    return unit.lead.data if unit.stage == "craft" else unit.target.data
+    return unit.lead.data if unit.stage == CRAFT else unit.target.data
 
 
 def domain_of(unit: Any) -> str:
@@ -137,18 +136,18 @@ def domain_of(unit: Any) -> str:
 def unit_seconds(unit: Any, measured: Mapping[str, Rate] | None = None) -> float:
     """Estimated GPU seconds of one train, craft or evaluate unit (see the module docstring for the model); a craft's
     own work only, without the evaluations it may carry (``task_seconds``)."""
-    if unit.stage == "train":
+    if unit.stage == TRAIN:
         data, settings = unit.data, unit.settings
         name = unit.model.data
         size = data.n_dev * DEV_FRACTION.get(name, 1.0)
         passes = settings.epochs * size * ((1 - data.val_fraction) + data.val_fraction * FORWARD_SHARE)
         return passes / rate(unit.model.arch, measured, data.image_size).at(data.image_size)
-    if unit.stage == "craft":
+    if unit.stage == CRAFT:
         steps = 1 if unit.attack == "fgsm" else int(dict(unit.params).get("steps", 10))
         data = unit.lead.data
         return sum(data.n_test * steps / attack_steps_per_s(m.model.arch, data.image_size, measured)
                    for m in unit.surrogate.members)
-    if unit.stage == "evaluate":
+    if unit.stage == EVALUATE:
         data = unit.target.data
         return data.n_test * FORWARD_SHARE / rate(unit.target.model.arch, measured, data.image_size).at(data.image_size)
     raise ValueError(f"unknown stage {unit.stage!r}")
@@ -169,13 +168,21 @@ def stored_images(unit: Any) -> int:
 
 def unit_bytes(unit: Any) -> float:
     """Estimated size of one unit in the store."""
-    if unit.stage == "train":
+    if unit.stage == TRAIN:
         return 4e6 * PARAMS_M.get(unit.model.arch, 25.0)
     data = data_of(unit)
-    if unit.stage == "craft":
+    if unit.stage == CRAFT:
         values = CHANNELS.get(data.domain, 3) * data.image_size**2
         return float(unit.encoding.bytes_per_value * values * stored_images(unit))
     return 4.0 * OUTPUTS.get(data.domain, 1) * data.n_test
+
+
+def keep_all_tb(units: Iterable[Any]) -> float:
+    """The store, in TB, that the craft units' perturbations would take if every one were kept
+    (``keep_perturbations: true``), against the first ``KEPT_IMAGES`` per set that a fused plan keeps."""
+    from dataclasses import replace
+
+    return sum(unit_bytes(replace(u, keep=True)) for u in units if u.stage == CRAFT) / 1e12
 
 
 def gpu_hours(units: Iterable[Any], measured: Mapping[str, Rate] | None = None, *,
@@ -216,7 +223,7 @@ def per_image_times(units: Iterable[Any], measured: Mapping[str, Rate] | None = 
     backward), an attack step and a forward pass, at the domain's resolution, and their source."""
     seen: dict[tuple[str, str, int], None] = {}
     for unit in units:
-        if unit.stage == "train":
+        if unit.stage == TRAIN:
             seen[(unit.model.domain, unit.model.arch, unit.data.image_size)] = None
     rows = []
     for domain, arch, size in seen:
@@ -279,7 +286,7 @@ def dry_run(profile: str, pages: Sequence[str] | None = None, overrides: Mapping
     units, added = paper_plan(profile, pages, overrides)
     table = gpu_hours(units, measured, by_domain=True)
     keep = keep_perturbations(profile, dict(overrides or {}), book_root() / "params")
-    inside = sum(u.stage == "evaluate" and u.craft is not None and not u.craft.keep for u in units)
+    inside = sum(u.stage == EVALUATE and u.craft is not None and not u.craft.keep for u in units)
     lines = [f"medadv grid --profile {profile} --dry-run: planned only (no data read, nothing run)"]
     if added:
         lines.append(f"the profile plans {', '.join(sorted({domain_of(u) for u in units} - set(added)))}; added at the "

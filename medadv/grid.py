@@ -25,8 +25,8 @@ from tqdm import tqdm  # plain text bars: also readable in papermill outputs and
 from medadv import slurm as slurm_runner
 from medadv.slurm import SlurmOptions
 from medadv.store import Store
+from medadv.vocab import STAGES
 
-STAGES = ("train", "craft", "evaluate")
 EXECUTORS = ("local", "slurm")
 
 

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from timm.models import adapt_input_conv
 
+from medadv.vocab import IMAGENET, INITS, RANDOM
 from medadv.weights import imagenet_weights
 
-INITS = ("imagenet", "random")
 RANDOM_INITS = ("he", "timm")  # what a random initialisation draws (``create_model``'s ``random_init``)
 TRUNCATED_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
 
@@ -49,7 +49,7 @@ def check_arch(arch: str) -> None:
 
 def create_model(
     arch: str,
-    init: str = "imagenet",
+    init: str = IMAGENET,
     num_outputs: int = 2,
     *,
     in_chans: int = 3,
@@ -79,8 +79,8 @@ def create_model(
         torch.manual_seed(seed)
     net = timm.create_model(arch, pretrained=False, num_classes=num_outputs, in_chans=in_chans)
     cfg = net.pretrained_cfg
-    source = "random"
-    if init == "imagenet":
+    source = RANDOM
+    if init == IMAGENET:
         weights = imagenet_weights(arch, weights_file)
         state = dict(weights.state_dict)
         first_conv = cfg["first_conv"]
@@ -143,5 +143,5 @@ def imagenet_classifier(arch: str, weights_file: str | None = None) -> Classifie
     weights = imagenet_weights(arch, weights_file)
     net.load_state_dict(weights.state_dict)
     cfg = net.pretrained_cfg
-    info = ModelInfo(arch, "imagenet", 1000, 3, False, weights.source)
+    info = ModelInfo(arch, IMAGENET, 1000, 3, False, weights.source)
     return Classifier(net, tuple(cfg["mean"]), tuple(cfg["std"]), info)

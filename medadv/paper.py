@@ -14,7 +14,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 from medadv.attacks import PAPER_PGD
 from medadv.config import ConfigError, StudyConfig
-from medadv.study import PERTURBATIONS, Condition, EnsembleSpec, ModelSpec, Study, same_config_surrogate
+from medadv.study import Condition, EnsembleSpec, ModelSpec, Study, same_config_surrogate
+from medadv.vocab import (ADVERSARIAL, D1, D1_TENTH, D2, D2_HALF, DEVELOPMENT_SETS, IMAGENET, PERTURBATIONS, RANDOM,
+                          SHUFFLED)
 
 # ------------------------------------------------------------------------------------------------------ the setting
 
@@ -33,7 +35,7 @@ PAPER_SETTING: dict[str, Any] = {
     "dataset": {"ophthalmology": "EyePACS (Kaggle DR)", "radiology": "NIH ChestX-ray14", "pathology": "PatchCamelyon"},
     "image_size": {"ophthalmology": 512, "radiology": 224, "pathology": 96},
     "archs": ("inception_v3", "densenet121"),
-    "inits": ("imagenet", "random"),
+    "inits": (IMAGENET, RANDOM),
     "attacks": ("fgsm", "pgd"),
     "eps": 0.01,
     "pgd_steps": PAPER_PGD["steps"],
@@ -44,8 +46,6 @@ PAPER_SETTING: dict[str, Any] = {
 REAL_DATASETS = {"ophthalmology": "fundus", "radiology": "chestxray", "pathology": "pcam"}
 #: The paper's two attacks: its T2 sets them side by side, its T3–T5 average them.
 PAPER_ATTACKS = ("fgsm", "pgd")
-#: The development sets in the paper's order (d2/2: half of d2; d1/10: a tenth of d1).
-DEVELOPMENT_SETS = ("d1", "d2", "d2/2", "d1/10")
 
 # ------------------------------------------------------------------------------------------------------ designs
 
@@ -55,7 +55,7 @@ def surrogate_for(target: ModelSpec, arch: str, init: str, data: str, *, shared_
     weights (the shared-initialisation control)."""
     candidate = ModelSpec(target.domain, arch, init, data, copy=target.copy)
     surrogate = same_config_surrogate(target) if candidate == target else ModelSpec(target.domain, arch, init, data)
-    if shared_init and arch == target.arch and init == target.init == "random":
+    if shared_init and arch == target.arch and init == target.init == RANDOM:
         return replace(surrogate, init_of=target)
     return surrogate
 
@@ -63,7 +63,7 @@ def surrogate_for(target: ModelSpec, arch: str, init: str, data: str, *, shared_
 def grid_conditions(
     study: Study, domain: str, *, target_data: str, surrogate_data: Sequence[str], target_inits: Sequence[str],
     surrogate_inits: Sequence[str], attacks: Sequence[str], eps: Iterable[float],
-    perturbations: Sequence[str] = ("adversarial", "shuffled"),
+    perturbations: Sequence[str] = (ADVERSARIAL, SHUFFLED),
 ) -> list[Condition]:
     """Every (target, surrogate) over the profile's architectures and the given inits and data, per attack and eps."""
     archs = study.cfg.archs
@@ -88,29 +88,29 @@ def t2_conditions(study: Study, domain: str) -> list[Condition]:
     """T2, perturbation degree: random init, both on d1, FGSM and PGD over the eps grid, with the shuffled control;
     plus the white-box reference (each target attacked through itself)."""
     c = study.cfg
-    return grid_conditions(study, domain, target_data="d1", surrogate_data=["d1"], target_inits=["random"],
-                           surrogate_inits=["random"], attacks=c.attacks, eps=c.eps_grid) + white_box_conditions(
-        study, domain, init="random", data="d1", attacks=c.attacks, eps=c.eps_grid)
+    return grid_conditions(study, domain, target_data=D1, surrogate_data=[D1], target_inits=[RANDOM],
+                           surrogate_inits=[RANDOM], attacks=c.attacks, eps=c.eps_grid) + white_box_conditions(
+        study, domain, init=RANDOM, data=D1, attacks=c.attacks, eps=c.eps_grid)
 
 
 def t3_conditions(study: Study, domain: str) -> list[Condition]:
     """T3, pre-training: target init × surrogate init × same/different architecture, on d1."""
     c = study.cfg
-    return grid_conditions(study, domain, target_data="d1", surrogate_data=["d1"], target_inits=c.inits,
+    return grid_conditions(study, domain, target_data=D1, surrogate_data=[D1], target_inits=c.inits,
                            surrogate_inits=c.inits, attacks=c.attacks, eps=[c.eps])
 
 
 def t4_conditions(study: Study, domain: str) -> list[Condition]:
     """T4, development data: random init; target on d1; surrogate on d1 (second copy), d2 and d2/2."""
     c = study.cfg
-    return grid_conditions(study, domain, target_data="d1", surrogate_data=["d1", "d2", "d2/2"],
-                           target_inits=["random"], surrogate_inits=["random"], attacks=c.attacks, eps=[c.eps])
+    return grid_conditions(study, domain, target_data=D1, surrogate_data=[D1, D2, D2_HALF],
+                           target_inits=[RANDOM], surrogate_inits=[RANDOM], attacks=c.attacks, eps=[c.eps])
 
 
 def t5_conditions(study: Study, domain: str) -> list[Condition]:
     """T5, pre-training under data difference: target on d1/10, surrogate on d2, init × init."""
     c = study.cfg
-    return grid_conditions(study, domain, target_data="d1/10", surrogate_data=["d2"], target_inits=c.inits,
+    return grid_conditions(study, domain, target_data=D1_TENTH, surrogate_data=[D2], target_inits=c.inits,
                            surrogate_inits=c.inits, attacks=c.attacks, eps=[c.eps])
 
 
@@ -134,7 +134,7 @@ def copies_conditions(study: Study, domain: str) -> list[Condition]:
     if c.copies < 2:
         raise ConfigError(f"copies must be at least 2 (two independently trained copies make one pair), got {c.copies}")
     arch, attack = c.archs[0], verdict_attack(c)
-    return [Condition(ModelSpec(domain, arch, init, "d1", t), ModelSpec(domain, arch, init, "d1", s), attack, c.eps, p)
+    return [Condition(ModelSpec(domain, arch, init, D1, t), ModelSpec(domain, arch, init, D1, s), attack, c.eps, p)
             for init in c.inits for t, s in permutations(range(1, c.copies + 1), 2) for p in PERTURBATIONS]
 
 
@@ -151,8 +151,8 @@ def attack_conditions(study: Study, domain: str) -> list[Condition]:
     c = study.cfg
     out = []
     for init in c.inits:
-        target = ModelSpec(domain, c.archs[0], init, "d1")
-        singles = tuple(surrogate_for(target, arch, init, "d1", shared_init=c.shared_init) for arch in c.archs)
+        target = ModelSpec(domain, c.archs[0], init, D1)
+        singles = tuple(surrogate_for(target, arch, init, D1, shared_init=c.shared_init) for arch in c.archs)
         for attack, surrogate, perturbation in product(attack_list(c), singles, PERTURBATIONS):
             out.append(Condition(target, surrogate, attack, c.eps, perturbation))
         if len(singles) > 1:
@@ -165,7 +165,7 @@ def architecture_conditions(study: Study, domain: str) -> list[Condition]:
     initialisation attacked through itself at eps), with their shuffled controls."""
     c = study.cfg
     white = [w for init in c.inits
-             for w in white_box_conditions(study, domain, init=init, data="d1", attacks=c.attacks, eps=[c.eps])]
+             for w in white_box_conditions(study, domain, init=init, data=D1, attacks=c.attacks, eps=[c.eps])]
     return t3_conditions(study, domain) + white
 
 
@@ -189,10 +189,10 @@ def trained_configurations(study: Study, domain: str) -> list[ModelSpec]:
     return sorted(seen, key=lambda s: (order.get(s.data, 9), study.cfg.archs.index(s.arch), s.init))
 
 
-def pretraining_pairs(study: Study, domain: str, data: str = "d1") -> list[tuple[ModelSpec, ModelSpec]]:
+def pretraining_pairs(study: Study, domain: str, data: str = D1) -> list[tuple[ModelSpec, ModelSpec]]:
     """(ImageNet-initialised, randomly initialised) model of each architecture on ``data``: the pre-training gain's
     pairs (copy 1, the factor pages' targets)."""
-    return [(ModelSpec(domain, arch, "imagenet", data), ModelSpec(domain, arch, "random", data))
+    return [(ModelSpec(domain, arch, IMAGENET, data), ModelSpec(domain, arch, RANDOM, data))
             for arch in study.cfg.archs]
 
 

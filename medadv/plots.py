@@ -8,8 +8,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-PALETTE = {"same": "#1b6ca8", "different": "#e08a1e", "ensemble": "#4d9221", "adversarial": "#b2182b",
-           "shuffled": "#999999", "imagenet": "#1b6ca8", "random": "#e08a1e"}
+from medadv.paper import PAPER_SCALE
+from medadv.vocab import ADVERSARIAL, DIFFERENT, IMAGENET, RANDOM, SAME, SHUFFLED
+
+EPS_AXIS = f"eps on [0, 1] (the paper's scale: ×{PAPER_SCALE:g})"
+PALETTE = {SAME: "#1b6ca8", DIFFERENT: "#e08a1e", "ensemble": "#4d9221", ADVERSARIAL: "#b2182b",
+           SHUFFLED: "#999999", IMAGENET: "#1b6ca8", RANDOM: "#e08a1e"}
 
 
 def style() -> None:
@@ -201,7 +205,7 @@ INIT_PAIR = "init (target / surrogate)"
 def table_bars(cells: pd.DataFrame, *, x: str) -> plt.Figure:
     """A factor table's adversarial cells as ``ci_bars``, same vs different architecture, one panel per domain and
     attack; ``x`` is a column of the cells or ``INIT_PAIR``."""
-    part = cells[cells.perturbation == "adversarial"].copy()
+    part = cells[cells.perturbation == ADVERSARIAL].copy()
     if x == INIT_PAIR:
         part[x] = part.target_init + " / " + part.surrogate_init
     part["panel"] = part.domain + " · " + part.attack.str.upper()
@@ -224,7 +228,7 @@ def eps_curves(cells: pd.DataFrame, domains: Sequence[str], attacks: Sequence[st
                             marker="o", capsize=3, label=curve)
             ax.axhline(100, color="black", lw=0.8, ls="--")
             ax.set_title(f"{domain} · {attack.upper()}")
-            ax.set_xlabel("eps on [0, 1] (the paper's scale: ×2)")
+            ax.set_xlabel(EPS_AXIS)
         axes[i][0].set_ylabel("perc_clean")
     axes[0][-1].legend(frameon=False, fontsize=8)
     return fig

@@ -6,15 +6,18 @@ what it computed, so the book's tables and sentences read alike on every page.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from medadv.analysis import ATTACK_CONTRASTS, MARKS, NOT_MEASURED, TableResult, control_tally
 from medadv.config import StudyConfig
-from medadv.paper import BASELINE_ATTACK, PAPER_ATTACKS, PAPER_SCALE, PAPER_SETTING, to_paper_scale
+from medadv.paper import BASELINE_ATTACK, PAPER_ATTACKS, PAPER_SETTING, to_paper_scale
+from medadv.plots import EPS_AXIS
 from medadv.study import ModelSpec, Study
+from medadv.vocab import (ADVERSARIAL, BLACK_BOX, D1, D2, D2_HALF, DIFFERENT, IMAGENET, RANDOM, SAME, SHUFFLED, TRAIN,
+                          WHITE_BOX)
 
 
 # ------------------------------------------------------------------------------------------------------ cells
@@ -77,18 +80,21 @@ PAPER_ROWS: dict[str, tuple[str, ...]] = {
 PAPER_METRICS = {"auc": "AUC", "perc_clean": "% of clean"}
 
 
-_ORDER = {"architecture": ["same", "different"], "target_init": ["imagenet", "random"],
-          "surrogate_init": ["imagenet", "random"], "surrogate_data": ["d1", "d2", "d2/2"],
-          "perturbation": ["adversarial", "shuffled"], "attack": list(PAPER_ATTACKS), "metric": list(PAPER_METRICS)}
+_ORDER = {"architecture": [SAME, DIFFERENT], "target_init": [IMAGENET, RANDOM],
+          "surrogate_init": [IMAGENET, RANDOM], "surrogate_data": [D1, D2, D2_HALF],
+          "perturbation": [ADVERSARIAL, SHUFFLED], "attack": list(PAPER_ATTACKS), "metric": list(PAPER_METRICS)}
 
 
-_SHOWN = {"imagenet": "ImageNet", "shuffled": "shuffled control", "fgsm": "FGSM", "pgd": "PGD"}
+#: Short names of the attacks for figures.
+METHOD_LABELS = {"fgsm": "FGSM", "pgd": "PGD", "mi_fgsm": "MI", "di_pgd": "DI", "ti_pgd": "TI",
+                 "mi_di_ti_pgd": "MI-DI-TI", f"ensemble {BASELINE_ATTACK}": f"ensemble\n{BASELINE_ATTACK.upper()}"}
+_SHOWN = {IMAGENET: "ImageNet", SHUFFLED: "shuffled control", **{a: METHOD_LABELS[a] for a in PAPER_ATTACKS}}
 
 
 _NAMES = {"target_init": "target init", "surrogate_init": "surrogate init", "surrogate_data": "surrogate data"}
 
 
-EPS_LEVEL = f"eps on [0, 1] (the paper's: ×{PAPER_SCALE:g})"
+EPS_LEVEL = EPS_AXIS  # the eps level of a table, named as the figures' axis
 
 
 def _in_paper_order(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
@@ -119,8 +125,8 @@ def paper_table(results: pd.DataFrame, table: str) -> pd.DataFrame:
     if table not in PAPER_ROWS:
         raise ValueError(f"unknown table {table!r}; the paper's tables here: {', '.join(PAPER_ROWS)}")
     rows = list(PAPER_ROWS[table])
-    chosen = results[(results.threat == "black-box") & results.attack.isin(PAPER_ATTACKS)]
-    chosen = chosen.assign(architecture=["same" if t == s else "different"
+    chosen = results[(results.threat == BLACK_BOX) & results.attack.isin(PAPER_ATTACKS)]
+    chosen = chosen.assign(architecture=[SAME if t == s else DIFFERENT
                                          for t, s in zip(chosen.target_arch, chosen.surrogate_arch)])
     if table == "t2":
         auc = _in_paper_order(chosen[chosen.metric == "auc"], [*rows, "attack"])
@@ -129,7 +135,7 @@ def paper_table(results: pd.DataFrame, table: str) -> pd.DataFrame:
         wide.columns = _shown(wide.columns).set_names(["attack", EPS_LEVEL])
         wide.index = _shown(wide.index)
         return wide
-    adv = _in_paper_order(chosen[(chosen.perturbation == "adversarial") & chosen.metric.isin(PAPER_METRICS)],
+    adv = _in_paper_order(chosen[(chosen.perturbation == ADVERSARIAL) & chosen.metric.isin(PAPER_METRICS)],
                           ["domain", *rows, "metric"])
     wide = adv.groupby([*rows, "domain", "metric"], observed=True)["value"].mean().unstack(["domain", "metric"])
     out = pd.concat({(domain, PAPER_METRICS[metric]): wide[(domain, metric)].round(2) if metric == "auc"
@@ -202,11 +208,6 @@ def copies_sentence(finding: pd.DataFrame, noise: pd.DataFrame) -> str:
                      f"{row.fraction_negative:.0%}); the paper's pair 2 → 1: {row.paper_pair_verdict}; all pairs "
                      f"at once: {row.all_pairs_verdict}; seed SD / sampling SE of perc_clean: {ratios or 'n/a'}")
     return "; ".join(parts) or "not computed"
-
-
-#: Short names of the attacks for figures.
-METHOD_LABELS = {"fgsm": "FGSM", "pgd": "PGD", "mi_fgsm": "MI", "di_pgd": "DI", "ti_pgd": "TI",
-                 "mi_di_ti_pgd": "MI-DI-TI", f"ensemble {BASELINE_ATTACK}": f"ensemble\n{BASELINE_ATTACK.upper()}"}
 
 
 def attacks_sentence(effects: pd.DataFrame, ranking: pd.DataFrame) -> str:
@@ -313,7 +314,7 @@ def perturbation_strip(study: Study, surrogate: ModelSpec, attack: str, eps: flo
     from medadv import plots
 
     delta, shuffled = (study.delta(surrogate, attack, eps, p)[0].astype(np.float32).transpose(1, 2, 0)
-                       for p in ("adversarial", "shuffled"))
+                       for p in (ADVERSARIAL, SHUFFLED))
     clean = study.test(surrogate.domain).images[0] / 255.0
 
     def amplify(d: np.ndarray) -> np.ndarray:
@@ -327,7 +328,7 @@ def perturbation_strip(study: Study, surrogate: ModelSpec, attack: str, eps: flo
 def matrix_tables(matrix: pd.DataFrame) -> None:
     """The architecture page's black-box matrix, surrogate × target, one table per domain and attack, each cell
     'value [low, high]'."""
-    black = matrix[matrix.threat == "black-box"]
+    black = matrix[matrix.threat == BLACK_BOX]
     shown = black.assign(cell=[format_ci(v, lo, hi) for v, lo, hi in zip(black.perc_clean, black.ci_low,
                                                                          black.ci_high)])
     for (domain, attack), part in shown.groupby(["domain", "attack"], sort=False):
@@ -337,7 +338,7 @@ def matrix_tables(matrix: pd.DataFrame) -> None:
 
 def white_box_table(matrix: pd.DataFrame) -> pd.DataFrame:
     """The white-box reference: perc_clean of each target attacked through itself, per attack."""
-    white = matrix[matrix.threat == "white-box"]
+    white = matrix[matrix.threat == WHITE_BOX]
     return white.pivot_table(index=["domain", "target"], columns="attack", values="perc_clean", sort=False).round(1)
 
 
@@ -372,13 +373,32 @@ def example_images(study: Study) -> tuple[list[np.ndarray], list[str]]:
     return examples, titles
 
 
-def by_domain(cfg: StudyConfig, key: str, fmt: Callable[[Any], str] = str) -> str:
-    """A per-domain setting as the prose states it: one value where every domain has it (the small profiles), else
-    each domain's ("ophthalmology 512, radiology 224, pathology 96" under the paper profile)."""
-    values = {domain: fmt(value) for domain, value in cfg.per_domain(key).items()}
-    if len(set(values.values())) == 1:
-        return next(iter(values.values()))
-    return ", ".join(f"{domain} {value}" for domain, value in values.items())
+def reproduce_facts(overview: pd.DataFrame, timings: pd.DataFrame, counts: pd.DataFrame, hours: pd.DataFrame,
+                    added: Sequence[str], keep_all_tb: float, paper_cfg: StudyConfig) -> dict[str, Any]:
+    """The reproduce page's glued numbers (``r_*``): the profiles, the paper profile's units, GPU hours and store,
+    and where the rates behind them come from."""
+    from medadv import estimate
+    from medadv.slurm import SlurmOptions
+    from medadv.study import KEPT_IMAGES
+
+    whole, total = counts.iloc[-1], hours.iloc[-1]
+    per_domain = hours[(hours.stage == "total") & (hours.domain != "all")]
+    return {
+        "r_profiles": ", ".join(overview.profile), "r_n_timings": len(timings),
+        "r_train": int(whole.train), "r_craft": int(whole.craft), "r_evaluate": int(whole.evaluate),
+        "r_total": int(whole.total),
+        "r_paper_domain": ", ".join(paper_cfg.domains),
+        "r_paper_dataset": ", ".join(paper_cfg.per_domain("dataset").values()),
+        "r_parallelism": SlurmOptions().array_parallelism, "r_time_min": SlurmOptions().time_min,
+        "r_gpu_hours": f"{total.gpu_hours:.0f}", "r_store_gb": f"{total.store_gb:.0f}",
+        "r_train_hours": f"{hours[hours.stage == TRAIN].gpu_hours.sum():.0f}",
+        "r_longest_min": f"{total.longest_unit_min:.0f}",
+        "r_domain_hours": "; ".join(f"{r.domain} {r.gpu_hours:.0f} h, {r.store_gb:.0f} GB" for r in per_domain.itertuples()),
+        "r_added": ", ".join(added) if added else "none: the profile plans all three",
+        "r_kept": KEPT_IMAGES, "r_keep_all_tb": f"{keep_all_tb:.1f}",
+        "r_reference_gpu": estimate.REFERENCE_GPU, "r_reference_source": estimate.REFERENCE_SOURCE,
+        "r_measured_gpu": estimate.MEASURED_GPU,
+    }
 
 
 def methods_facts(cfg: StudyConfig, differences: pd.DataFrame, choices: pd.DataFrame,
@@ -391,16 +411,16 @@ def methods_facts(cfg: StudyConfig, differences: pd.DataFrame, choices: pd.DataF
         return ", ".join(f"{v:g}" for v in values)
 
     return {
-        "m_dataset": by_domain(cfg, "dataset"), "m_domains": ", ".join(cfg.domains),
-        "m_image_size": by_domain(cfg, "image_size"), "m_pool": by_domain(cfg, "n_dev", lambda n: str(2 * n)),
-        "m_n_dev": by_domain(cfg, "n_dev"), "m_n_test": by_domain(cfg, "n_test"),
-        "m_val": by_domain(cfg, "val_fraction", lambda v: f"{v:.0%}"),
+        "m_dataset": cfg.stated("dataset"), "m_domains": ", ".join(cfg.domains),
+        "m_image_size": cfg.stated("image_size"), "m_pool": cfg.stated("n_dev", lambda n: str(2 * n)),
+        "m_n_dev": cfg.stated("n_dev"), "m_n_test": cfg.stated("n_test"),
+        "m_val": cfg.stated("val_fraction", lambda v: f"{v:.0%}"),
         "m_archs": ", ".join(cfg.archs), "m_inits": ", ".join(cfg.inits),
         "m_weights": "; ".join(f"{r.arch}: {r.weights_source}" for r in weights.itertuples())
                      or "no ImageNet-initialised models",
         "m_epochs_imagenet": cfg.epochs_imagenet, "m_epochs_random": cfg.epochs_random,
         "m_lr_imagenet": f"{cfg.lr_imagenet:g}", "m_lr_random": f"{cfg.lr_random:g}", "m_wd": f"{cfg.weight_decay:g}",
-        "m_batch": by_domain(cfg, "batch_size"), "m_patience": cfg.patience,
+        "m_batch": cfg.stated("batch_size"), "m_patience": cfg.patience,
         "m_augment": "; ".join(f"{d}: {AUGMENT_BY_DOMAIN.get(d, 'flips')}" for d in cfg.domains),
         "m_attacks": ", ".join(a.upper() for a in cfg.attacks), "m_eps": f"{cfg.eps:g}",
         "m_eps_paper": f"{to_paper_scale(cfg.eps):g}", "m_eps_255": f"{cfg.eps * 255:.1f}/255",
@@ -445,7 +465,7 @@ def attacks_figure(cells: pd.DataFrame) -> Any:
     panel per domain and initialisation pair."""
     from medadv import plots
 
-    part = cells[cells.perturbation == "adversarial"].copy()
+    part = cells[cells.perturbation == ADVERSARIAL].copy()
     part["panel"] = part.domain + " · " + part.target_init + " pair"
     part["attack"] = part.method.map(lambda m: METHOD_LABELS.get(m, m))
     return plots.ci_bars(part, x="attack", hue="architecture", col="panel",

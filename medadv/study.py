@@ -15,13 +15,11 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from medadv import attacks, metrics
 from medadv.config import StudyConfig
@@ -31,12 +29,13 @@ from medadv.perturbations import CODES, Encoding, Perturbations, Stored, write_m
 from medadv.store import Store, spec_key
 from medadv.device import resolve_device
 from medadv.train import AUGMENT_BY_DOMAIN, Execution, TrainSettings, predict, train
+from medadv.vocab import (ADVERSARIAL, BLACK_BOX, CRAFT, D1, EVALUATE, IMAGENET, PERTURBATIONS, RANDOM, SHUFFLED, TRAIN,
+                          WHITE_BOX)
 
 # Bump a stage's version when its code changes what it computes: old store entries are then not reused.
 # craft 2: perturbations stored in one byte per value (int8 on [-eps, eps]) instead of float16.
-VERSIONS = {"train": "1", "craft": "2", "evaluate": "1"}
+VERSIONS = {TRAIN: "1", CRAFT: "2", EVALUATE: "1"}
 SHUFFLE_VERSION = "1"  # the craft version whose key seeds the shuffled control (CraftUnit.shuffle_seed)
-PERTURBATIONS = ("adversarial", "shuffled")
 PREDICT_BATCH = 256  # images per forward pass of an evaluation (a fused craft scores in the same batches)
 KEPT_IMAGES = 256  # perturbations a craft stores when the profile does not keep all (keep_perturbations: false)
 RESULT_COLUMNS = [
@@ -78,14 +77,14 @@ class ModelSpec:
     domain: str
     arch: str
     init: str
-    data: str = "d1"
+    data: str = D1
     copy: int = 1
     init_of: ModelSpec | None = None
 
     def __post_init__(self) -> None:
         o = self.init_of
-        if o is not None and (o.init_of is not None or (o.domain, o.arch, o.init) != (self.domain, self.arch, "random")
-                              or self.init != "random"):
+        if o is not None and (o.init_of is not None or (o.domain, o.arch, o.init) != (self.domain, self.arch, RANDOM)
+                              or self.init != RANDOM):
             raise ValueError(f"a shared initialisation needs two random-init models of one domain and architecture; "
                              f"got {self.label()} from the initial weights of {o.label()}")
 
@@ -152,7 +151,7 @@ class TrainUnit(StoredUnit):
     progress: bool = True
     execution: Execution = Execution()  # like the device: how it runs, not part of the key
     random_init: str = "timm"  # what a random init draws (models.RANDOM_INITS); keyed only where it is not timm's
-    stage: str = field(default="train", init=False)
+    stage: str = field(default=TRAIN, init=False)
 
     @property
     def run_device(self) -> str:
@@ -169,7 +168,7 @@ class TrainUnit(StoredUnit):
             del settings["noise"]
         spec = {"model": asdict(self.model), "data": self.data.identity(), "settings": settings,
                 "weights_file": self.weights_file}
-        if self.model.init == "random" and self.random_init != "timm":  # timm's: the keys from before the setting
+        if self.model.init == RANDOM and self.random_init != "timm":  # timm's: the keys from before the setting
             spec["random_init"] = self.random_init
         return spec
 
@@ -182,7 +181,7 @@ class TrainUnit(StoredUnit):
         init = init or self.model.init
         return create_model(
             self.model.arch, init, train_set.num_outputs, in_chans=train_set.channels, multilabel=train_set.multilabel,
-            weights_file=self.weights_file if init == "imagenet" else None,
+            weights_file=self.weights_file if init == IMAGENET else None,
             seed=self.settings.seed if self.settings.init_seed is None else self.settings.init_seed,
             random_init=self.random_init,
         )
@@ -202,7 +201,7 @@ class TrainUnit(StoredUnit):
             save_file(state, str(out / "model.safetensors"))
             info = {**asdict(model.info), "history": history, "n_train": len(train_set), "n_val": len(val_set),
                     "device": self.run_device, "execution": asdict(self.execution),
-                    "random_init": self.random_init if self.model.init == "random" else None,
+                    "random_init": self.random_init if self.model.init == RANDOM else None,
                     "data": {"dataset": self.data.dataset, "options": dict(self.data.options),
                              "preprocessing": train_set.meta.get("preprocessing", {}),
                              "split_files": [list(entry) for entry in self.data.splits]}}
@@ -218,7 +217,7 @@ class TrainUnit(StoredUnit):
         if cache_key in _LOADED:
             return _LOADED[cache_key]
         path = self.run(store)
-        model = self.build(init="random")
+        model = self.build(init=RANDOM)
         model.load_state_dict(load_file(str(path / "model.safetensors")))
         info = json.loads((path / "history.json").read_text())
         model.info = ModelInfo(**{k: info[k] for k in ModelInfo.__dataclass_fields__})
@@ -272,7 +271,7 @@ class CraftUnit(StoredUnit):
     batch_size: int = 64
     keep: bool = True
     targets: tuple[EvaluateUnit, ...] = ()
-    stage: str = field(default="craft", init=False)
+    stage: str = field(default=CRAFT, init=False)
 
     def spec(self) -> dict[str, Any]:
         return {"surrogate": self.surrogate.key(), "attack": self.attack, "eps": self.eps, "params": dict(self.params)}
@@ -354,7 +353,7 @@ class CraftUnit(StoredUnit):
                 stored[start:min(end, kept)] = codes[:kept - start]
             rows = test.subset(np.arange(start, end)).images
             for t in targets:
-                view = Perturbations(codes, encoding, self.shuffle_seed if t.perturbation == "shuffled" else None,
+                view = Perturbations(codes, encoding, self.shuffle_seed if t.perturbation == SHUFFLED else None,
                                      start)
                 scores[t.key()].append(t.predict(models[t.target.key()], rows, view))
         if out is not None:
@@ -368,12 +367,12 @@ class CraftUnit(StoredUnit):
         """The stored perturbations (crafting them first if the store lacks them)."""
         return Stored.read(self.run(store))
 
-    def delta(self, store: Store, perturbation: str = "adversarial") -> np.ndarray:
+    def delta(self, store: Store, perturbation: str = ADVERSARIAL) -> np.ndarray:
         """The stored perturbations as crafted (float32; every test image's, or the first ``KEPT_IMAGES`` where the
         profile did not keep all), or their spatially shuffled control (same values, random pixel positions)."""
         if perturbation not in PERTURBATIONS:
             raise ValueError(f"unknown perturbation {perturbation!r}; allowed: {', '.join(PERTURBATIONS)}")
-        return np.asarray(self.stored(store).view(self.shuffle_seed if perturbation == "shuffled" else None))
+        return np.asarray(self.stored(store).view(self.shuffle_seed if perturbation == SHUFFLED else None))
 
 
 @dataclass(frozen=True)
@@ -385,11 +384,11 @@ class EvaluateUnit(StoredUnit):
 
     target: TrainUnit
     craft: CraftUnit | None = None
-    perturbation: str = "adversarial"
-    stage: str = field(default="evaluate", init=False)
+    perturbation: str = ADVERSARIAL
+    stage: str = field(default=EVALUATE, init=False)
 
     def spec(self) -> dict[str, Any]:
-        return {"target": self.target.key(), "craft": self.craft.key() if self.craft else None,
+        return {"target": self.target.key(), CRAFT: self.craft.key() if self.craft else None,
                 "perturbation": self.perturbation if self.craft else None}
 
     def describe(self) -> str:
@@ -415,7 +414,7 @@ class EvaluateUnit(StoredUnit):
         stored = self.craft.stored(store)
         if not stored.complete:  # the craft kept only some perturbations: craft them again (same seed, same values)
             return self.craft.sweep(store, [self])[self.key()]
-        view = stored.view(self.craft.shuffle_seed if self.perturbation == "shuffled" else None)
+        view = stored.view(self.craft.shuffle_seed if self.perturbation == SHUFFLED else None)
         return self.predict(self.target.load(store), test_set(self.target.data, self.target.data_root).images, view)
 
     def put(self, store: Store, scores: np.ndarray) -> Path:
@@ -456,13 +455,13 @@ class Condition:
     surrogate: ModelSpec | EnsembleSpec
     attack: str
     eps: float
-    perturbation: str = "adversarial"
+    perturbation: str = ADVERSARIAL
 
     @property
     def threat(self) -> str:
         """White-box where the surrogate is the target itself (or an ensemble that contains it)."""
         own = self.target in self.surrogate.members
-        return "white-box" if own else "black-box"
+        return WHITE_BOX if own else BLACK_BOX
 
     @property
     def same_arch(self) -> bool:
@@ -498,7 +497,7 @@ class Study:
 
     def train_unit(self, model: ModelSpec) -> TrainUnit:
         c = self.cfg
-        pretrained = model.init == "imagenet"
+        pretrained = model.init == IMAGENET
         settings = TrainSettings(
             epochs=c.epochs_imagenet if pretrained else c.epochs_random,
             batch_size=c.for_domain(model.domain).batch_size,
@@ -543,7 +542,7 @@ class Study:
                          self.craft_unit(cond.surrogate, cond.attack, cond.eps), self.evaluate_unit(cond.target),
                          self.evaluate_unit(cond.target, cond)):
                 out.setdefault(unit.key(), unit)
-        order = {"train": 0, "craft": 1, "evaluate": 2}
+        order = {TRAIN: 0, CRAFT: 1, EVALUATE: 2}
         return sorted(out.values(), key=lambda u: order[u.stage])
 
     # data and scores ----------------------------------------------------------------------------------------
@@ -563,7 +562,7 @@ class Study:
         return self.evaluate_unit(cond.target, cond).scores(self.store)
 
     def delta(self, surrogate: ModelSpec | EnsembleSpec, attack: str, eps: float,
-              perturbation: str = "adversarial") -> np.ndarray:
+              perturbation: str = ADVERSARIAL) -> np.ndarray:
         """The stored perturbations (float32, N×C×H×W): every test image's, or the first ``KEPT_IMAGES`` where the
         profile does not keep them all (``keep_perturbations: false``)."""
         return self.craft_unit(surrogate, attack, eps).delta(self.store, perturbation)

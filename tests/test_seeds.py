@@ -83,3 +83,13 @@ def test_shared_init_needs_two_random_models_of_one_architecture():
         ModelSpec("pathology", "tf_efficientnet_lite1", "random", "d2", init_of=TARGET)
     with pytest.raises(ValueError, match="shared initialisation"):
         ModelSpec("pathology", TARGET.arch, "imagenet", "d2", init_of=TARGET)
+
+
+def test_train_noise_reaches_the_training_and_keys_only_when_set(tmp_path):
+    plain = Study(StudyConfig(store=str(tmp_path), image_size=32, n_dev=80, n_test=20, device="cpu"))
+    noisy = Study(StudyConfig(store=str(tmp_path), image_size=32, n_dev=80, n_test=20, device="cpu", train_noise=0.05))
+    a, b = plain.train_unit(TARGET), noisy.train_unit(TARGET)
+    assert b.settings.noise == 0.05 and "noise" not in a.spec()["settings"]  # stores from before the setting stay valid
+    assert a.key() != b.key()
+    with pytest.raises(Exception, match="train_noise"):
+        StudyConfig(train_noise=0.7)

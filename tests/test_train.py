@@ -142,6 +142,16 @@ def test_augment_keeps_values_and_is_seeded():
         augment(x, "heavy", torch.Generator())
 
 
+def test_noise_augmentation_is_seeded_clipped_and_of_the_asked_size():
+    x = torch.full((64, 1, 32, 32), 0.5)
+    a = augment(x, "none", torch.Generator().manual_seed(0), noise=0.05)
+    assert torch.equal(a, augment(x, "none", torch.Generator().manual_seed(0), noise=0.05))
+    assert abs(float((a - x).std()) - 0.05) < 0.002 and abs(float((a - x).mean())) < 0.002
+    assert torch.equal(augment(x, "none", torch.Generator().manual_seed(0)), x)  # 0: no noise
+    edge = augment(torch.ones(8, 3, 8, 8), "flips", torch.Generator().manual_seed(1), noise=0.2)
+    assert float(edge.max()) == 1.0 and float(edge.min()) < 1.0  # clipped to the image range
+
+
 def test_bench_train_prints_a_ratio(capsys):
     from medadv import bench_train
 

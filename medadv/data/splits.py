@@ -29,8 +29,10 @@ import numpy as np
 import yaml
 
 from medadv.data.base import DataError, ImageSet, read_csv
+from medadv.vocab import D1, D1_TENTH, D2, D2_HALF, DEVELOPMENT_SETS
 
-PAPER_SETS = ("d1", "d2", "d2/2", "d1/10")
+PAPER_SETS = DEVELOPMENT_SETS  # the name this module exports (medadv.data.PAPER_SETS)
+
 YAML_KEYS = ("trainIDs", "valIDs", "testIDs")
 NAME_HEADERS = {"filename", "file_name", "image", "image_name", "name", "id", "path", "image index"}
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -181,18 +183,18 @@ def development_set(pool: ImageSet, name: str, seed: int, val_fraction: float,
         if name in listed:
             train_rows, val_rows = listed[name]
             return pool.subset(train_rows), pool.subset(val_rows)
-        d1_patients, d2_patients = (np.unique(pool.patients[np.concatenate(listed[d])]) for d in ("d1", "d2"))
+        d1_patients, d2_patients = (np.unique(pool.patients[np.concatenate(listed[d])]) for d in (D1, D2))
         rng = np.random.default_rng(stable_seed(seed, "listed"))
         d1_patients, d2_patients = rng.permutation(d1_patients), rng.permutation(np.setdiff1d(d2_patients, d1_patients))
     else:
         d1_patients, d2_patients = split_patients(pool.patients, (0.5, 0.5), seed)
-    if name == "d1":
+    if name == D1:
         patients = d1_patients
-    elif name == "d2":
+    elif name == D2:
         patients = d2_patients
-    elif name == "d2/2":
+    elif name == D2_HALF:
         patients = d2_patients[: len(d2_patients) // 2]
-    elif name == "d1/10":
+    elif name == D1_TENTH:
         patients = d1_patients[: max(2, len(d1_patients) // 10)]
     elif name.startswith("overlap:"):
         try:
