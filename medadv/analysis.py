@@ -16,8 +16,9 @@ import pandas as pd
 from medadv import metrics
 from medadv.config import StudyConfig
 from medadv.data import development_set
-from medadv.paper import (BASELINE_ATTACK, CLAIMS, DEVELOPMENT_SETS, PAPER_SETTING, REAL_DATASETS, claim,
-                          copies_conditions, method, pretraining_pairs, t3_conditions, to_paper_scale, verdict_attack)
+from medadv.paper import (BASELINE_ATTACK, CLAIMS, D2_SURROGATE, DEVELOPMENT_SETS, KNOWLEDGE, PAPER_SETTING,
+                          PUBLIC_NATURAL, PUBLIC_TEST, REAL_DATASETS, SHARED_START, claim, copies_conditions, knowledge,
+                          method, pretraining_pairs, t3_conditions, to_paper_scale, verdict_attack)
 from medadv.study import Condition, EnsembleSpec, ModelSpec, Study
 from medadv.vocab import ADVERSARIAL, BLACK_BOX, D1, D2, DIFFERENT, IMAGENET, RANDOM, SAME, SHUFFLED, WHITE_BOX
 
@@ -77,12 +78,14 @@ def versus_control(study: Study, conditions: Sequence[Condition]) -> dict[str, A
             "beats_control": bool(effect["ci_high"] < 0)}
 
 
-def summary(study: Study, conditions: Sequence[Condition], by: Sequence[str]) -> pd.DataFrame:
-    """perc_clean per group of conditions (mean over the group, e.g. over architecture pairs), with bootstrap CIs.
+def summary(study: Study, conditions: Sequence[Condition], by: Sequence[str],
+            columns: Callable[[Condition], dict[str, Any]] = features) -> pd.DataFrame:
+    """perc_clean per group of conditions (mean over the group, e.g. over architecture pairs), with bootstrap CIs;
+    ``by`` names columns of ``columns(condition)`` (default: ``features``).
 
     Adversarial groups also get their paired difference to the shuffled control (``versus_control``) and whether a
     target is near chance (``near_chance``), from which ``mark`` (see ``MARKS``) says whether the cell can be read."""
-    frame = pd.DataFrame([{**features(c), "_i": i} for i, c in enumerate(conditions)])
+    frame = pd.DataFrame([{**columns(c), "_i": i} for i, c in enumerate(conditions)])
     rows = []
     for keys, group in frame.groupby(list(by), sort=False):
         chosen = [conditions[i] for i in group["_i"]]
@@ -784,3 +787,48 @@ def factor_ranking(effects: pd.DataFrame) -> pd.DataFrame:
                          "larger factor": larger, "as_pgd": "baseline" if name == BASELINE_ATTACK else
                          "yes" if same else "no"})
     return pd.DataFrame(rows, columns=columns)
+
+
+# ------------------------------------------------------------------------------------------------------ public parts
+
+
+def public_features(cond: Condition) -> dict[str, Any]:
+    """``features`` plus what the attacker had (``paper.knowledge``): the public-parts chapter's rows."""
+    return {**features(cond), "knowledge": knowledge(cond)}
+
+
+def public_cells(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """perc_clean of each attacker knowledge level against each target (initialisation × architecture), with its
+    control: the public-parts table's cells, rows in ``KNOWLEDGE`` order."""
+    cells = summary(study, conditions, ["domain", "knowledge", "target_init", "target_arch", "perturbation", "threat"],
+                    public_features)
+    rank = {k: i for i, k in enumerate(KNOWLEDGE)}
+    domains = {d: i for i, d in enumerate(dict.fromkeys(cells.domain))}
+    order = cells.domain.map(domains) * 100 + cells.knowledge.map(rank)
+    return cells.iloc[order.argsort(kind="stable")].reset_index(drop=True)
+
+
+#: The public-parts chapter's contrasts: (what it asks, attacker rows of side a, target init of a, rows of b, init of b).
+PUBLIC_CONTRASTS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("natural-image universal perturbation: ImageNet-initialised − random-init targets", PUBLIC_NATURAL, IMAGENET,
+     PUBLIC_NATURAL, RANDOM),
+    ("label-free feature PGD: ImageNet-initialised − random-init targets", PUBLIC_TEST, IMAGENET, PUBLIC_TEST, RANDOM),
+    ("surrogate on d2: ImageNet pair − random pair from the target's own start", D2_SURROGATE, IMAGENET, SHARED_START,
+     RANDOM),
+    ("random init on d2: from the target's own start − from its own", SHARED_START, RANDOM, D2_SURROGATE, RANDOM),
+)
+
+
+def public_verdicts(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
+    """Per domain, each of ``PUBLIC_CONTRASTS`` on perc_clean (paired bootstrap over the test patients; every
+    architecture of the profile pooled), with ``contrast``'s verdict: expected negative (side a hurt more)."""
+    rows = []
+    adv = adversarial(conditions)
+    for domain in dict.fromkeys(c.target.domain for c in adv):
+        mine = [c for c in adv if c.target.domain == domain]
+        for question, level_a, init_a, level_b, init_b in PUBLIC_CONTRASTS:
+            a = [c for c in mine if knowledge(c) == level_a and c.target.init == init_a]
+            b = [c for c in mine if knowledge(c) == level_b and c.target.init == init_b]
+            if a and b:
+                rows.append({"domain": domain, "contrast": question, **contrast(study, a, b, expected_sign=-1)})
+    return pd.DataFrame(rows)

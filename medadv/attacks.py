@@ -249,6 +249,73 @@ class Ensemble(nn.Module):
         return out / len(self.members)
 
 
+# ---------------------------------------------------------------------------------------------- feature disruption
+
+
+class Features(nn.Module):
+    """A classifier's backbone as a feature map: its normalisation, then the outputs of its feature stages (timm's
+    ``forward_intermediates``, e.g. 5 stages of an EfficientNet), each flattened and divided by the square root of
+    its size so every stage weighs alike; concatenated, N×D. The head is never used: the public-parts attacker has
+    the ImageNet checkpoint, not the medical model fine-tuned from it."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        if not hasattr(classifier, "net") or not hasattr(classifier.net, "forward_intermediates"):
+            raise ValueError("feature disruption needs a medadv Classifier over a timm model with forward_intermediates")
+        self.classifier = classifier
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = self.classifier
+        stages = c.net.forward_intermediates((x - c.mean) / c.std, intermediates_only=True)
+        return torch.cat([f.flatten(1).float() / f[0].numel() ** 0.5 for f in stages], dim=1)
+
+
+def feature_loss(features: Tensor, clean: Tensor) -> Tensor:
+    """The feature-disruption objective (maximised): squared distance of the perturbed images' features from the
+    clean images' (``Features`` of both), summed over images as the other losses are. No labels: ``clean`` stands
+    where the class targets stand in a classification loss."""
+    return (features - clean).pow(2).sum()
+
+
+def feature_pgd(model: nn.Module, x: Tensor, y: Tensor | None = None, *, eps: float, alpha: float, steps: int,
+                seed: int | None = None, **kwargs: Any) -> Tensor:
+    """PGD on the feature-disruption loss of ``model``'s backbone (a label-free attack: ``y`` is ignored). Starts from
+    a seeded random point of the eps-ball: at x itself the loss is at its minimum and its gradient zero."""
+    features = Features(model).eval()
+    x = _check(model, x, x[:, 0, 0, 0] if y is None else y, eps)
+    with torch.no_grad():
+        clean = features(x)
+    return pgd(features, x, clean, eps=eps, alpha=alpha, steps=steps, seed=seed, loss=feature_loss,
+               **{**kwargs, "random_start": True})
+
+
+def universal(model: nn.Module, images: Tensor, *, eps: float, alpha: float, epochs: int, batch_size: int,
+              seed: int = 0, progress: bool = False) -> Tensor:
+    """One perturbation for every image (a universal adversarial perturbation, Moosavi-Dezfooli et al. 2017), fitted
+    on ``images`` (N×C×H×W in [0, 1], natural photographs in the public-parts chapter) to disrupt the features of
+    ``model``'s backbone (``Features``): each batch, a sign step of ``alpha`` on the feature loss of clip(x + u),
+    then projection onto the L∞ ball of ``eps``. Seeded start in the ball and batch order. Returns u, C×H×W."""
+    if epochs < 1 or batch_size < 1 or not eps >= 0 or not alpha >= 0:
+        raise ValueError(f"need epochs, batch_size >= 1 and eps, alpha >= 0; got {epochs}, {batch_size}, {eps}, {alpha}")
+    x_all = _check(model, images, images[:, 0, 0, 0], eps)
+    features = Features(model).eval()
+    gen = torch.Generator().manual_seed(seed)
+    u = ((torch.rand(x_all.shape[1:], generator=gen) * 2 - 1) * eps).to(x_all.device)
+    n = len(x_all)
+    for _ in tqdm(range(epochs), desc=f"universal eps={eps:g}", disable=not progress):
+        order = torch.randperm(n, generator=gen)
+        for i in range(0, n, batch_size):
+            x = x_all[order[i:i + batch_size].to(x_all.device)]
+            with torch.no_grad():
+                clean = features(x)
+            leaf = u.detach().requires_grad_(True)
+            with torch.enable_grad():
+                value = feature_loss(features((x + leaf).clamp(0, 1)), clean)
+                (grad,) = torch.autograd.grad(value, leaf)
+            u = (u + alpha * grad.sign()).clamp_(-eps, eps)
+    return u.detach()
+
+
 # ---------------------------------------------------------------------------------------------------------- registry
 
 #: Defaults of the named attacks (eps always comes from the caller). The iterative ones use the paper's PGD schedule
@@ -261,8 +328,10 @@ ATTACK_DEFAULTS: dict[str, dict[str, Any]] = {
     "di_pgd": dict(PAPER_PGD, diversity_prob=0.5),
     "ti_pgd": dict(PAPER_PGD, ti_kernel=7),
     "mi_di_ti_pgd": dict(PAPER_PGD, momentum=1.0, diversity_prob=0.5, ti_kernel=7),
+    "feature_pgd": dict(steps=20, alpha=0.005),  # label-free: disrupts the backbone's features (public parts)
 }
-_BASE = {"fgsm": fgsm, "pgd": pgd, "mi_fgsm": mi_fgsm, "di_pgd": pgd, "ti_pgd": pgd, "mi_di_ti_pgd": pgd}
+_BASE = {"fgsm": fgsm, "pgd": pgd, "mi_fgsm": mi_fgsm, "di_pgd": pgd, "ti_pgd": pgd, "mi_di_ti_pgd": pgd,
+         "feature_pgd": feature_pgd}
 ATTACKS: dict[str, Callable[..., Tensor]] = {name: partial(_BASE[name], **ATTACK_DEFAULTS[name]) for name in _BASE}
 
 

@@ -481,6 +481,8 @@ EXERCISES: tuple[dict[str, Any], ...] = (
      "question": "a surrogate trained on another source"},
     {"label": "ex-attack", "page": "t3_pretraining", "overrides": {"attacks": ["pgd", "mi_di_ti_pgd"]}, "data": None,
      "question": "a transfer-enhancing attack"},
+    {"label": "ex-public", "page": "beyond_public", "overrides": {"natural_count": 64, "universal_epochs": 1},
+     "data": None, "question": "an attacker with a handful of photographs"},
 )
 
 

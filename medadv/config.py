@@ -89,6 +89,11 @@ class StudyConfig:
     shared_init: bool = False
     # attacks
     attacks: tuple[str, ...] = ("fgsm", "pgd")
+    # the public-parts attacker (beyond the paper): a folder of natural photographs (None: scikit-image's bundled
+    # ones, medadv.natural), how many augmented patches of them a universal perturbation is fitted on, in how many passes
+    natural_images: str | None = None
+    natural_count: int = 1024
+    universal_epochs: int = 4
     eps: float = 0.01
     eps_grid: tuple[float, ...] = (0.005, 0.01, 0.02, 0.03)
     pgd_steps: int = 20
@@ -137,7 +142,8 @@ class StudyConfig:
                               f"0.5, got {self.train_noise!r}")
         if self.epoch_images is not None and self.epoch_images < 1:
             raise ConfigError(f"epoch_images must be a positive integer or null (one pass per epoch), got {self.epoch_images}")
-        for name in ("image_size", "n_dev", "n_test", "batch_size", "n_boot", "pgd_steps", "copies", "patience"):
+        for name in ("image_size", "n_dev", "n_test", "batch_size", "n_boot", "pgd_steps", "copies", "patience",
+                     "natural_count", "universal_epochs"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         for name in ("epochs_imagenet", "epochs_random"):  # 0 would store an untrained model and judge it

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from medadv.vocab import CRAFT, D1, D1_TENTH, D2, D2_HALF, EVALUATE, STAGES, TRAIN
+from medadv.vocab import CRAFT, D1, D1_TENTH, D2, D2_HALF, EVALUATE, STAGES, TRAIN, UNIVERSAL
 
 REFERENCE_GPU = "RTX 3090, AMP, batch 256-512, PyTorch 1.12"
 REFERENCE_SOURCE = "timm results/benchmark-train-amp-nchw-pt112-cu113-rtx3090.csv"
@@ -140,13 +140,16 @@ def unit_seconds(unit: Any, measured: Mapping[str, Rate] | None = None) -> float
         data, settings = unit.data, unit.settings
         name = unit.model.data
         size = data.n_dev * DEV_FRACTION.get(name, 1.0)
-        passes = settings.epochs * size * ((1 - data.val_fraction) + data.val_fraction * FORWARD_SHARE)
+        trained = max(size * (1 - data.val_fraction), settings.epoch_images or 0)  # small sets repeat to epoch_images
+        passes = settings.epochs * (trained + size * data.val_fraction * FORWARD_SHARE)
         return passes / rate(unit.model.arch, measured, data.image_size).at(data.image_size)
     if unit.stage == CRAFT:
-        steps = 1 if unit.attack == "fgsm" else int(dict(unit.params).get("steps", 10))
-        data = unit.lead.data
-        return sum(data.n_test * steps / attack_steps_per_s(m.model.arch, data.image_size, measured)
-                   for m in unit.surrogate.members)
+        params, data = dict(unit.params), unit.lead.data
+        if unit.attack == UNIVERSAL:  # fitted on natural patches; adding it to the test set costs nothing to speak of
+            work = params["images"] * params["epochs"]
+        else:
+            work = data.n_test * (1 if unit.attack == "fgsm" else int(params.get("steps", 10)))
+        return sum(work / attack_steps_per_s(m.model.arch, data.image_size, measured) for m in unit.surrogate.members)
     if unit.stage == EVALUATE:
         data = unit.target.data
         return data.n_test * FORWARD_SHARE / rate(unit.target.model.arch, measured, data.image_size).at(data.image_size)

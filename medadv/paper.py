@@ -14,9 +14,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 from medadv.attacks import PAPER_PGD
 from medadv.config import ConfigError, StudyConfig
-from medadv.study import Condition, EnsembleSpec, ModelSpec, Study, same_config_surrogate
-from medadv.vocab import (ADVERSARIAL, D1, D1_TENTH, D2, D2_HALF, DEVELOPMENT_SETS, IMAGENET, PERTURBATIONS, RANDOM,
-                          SHUFFLED)
+from medadv.study import Condition, EnsembleSpec, ModelSpec, PublicSpec, Study, same_config_surrogate
+from medadv.vocab import (ADVERSARIAL, D1, D1_TENTH, D2, D2_HALF, DEVELOPMENT_SETS, FEATURE_PGD, IMAGENET, NATURAL,
+                          PERTURBATIONS, RANDOM, SHUFFLED, TEST_IMAGES, UNIVERSAL)
 
 # ------------------------------------------------------------------------------------------------------ the setting
 
@@ -169,6 +169,52 @@ def architecture_conditions(study: Study, domain: str) -> list[Condition]:
     return t3_conditions(study, domain) + white
 
 
+#: The public-parts chapter's attacker knowledge levels, from least to most (its table's rows, in order).
+PUBLIC_NATURAL = "public checkpoint, natural images"
+PUBLIC_TEST = "public checkpoint, medical images, no labels"
+SHARED_START = "shared starting point (random init, d2)"
+D2_SURROGATE = "surrogate on other data (d2)"
+D1_COPY = "surrogate on the same data (d1 copy)"
+WHITE_BOX_TARGET = "the target itself (white box)"
+KNOWLEDGE: tuple[str, ...] = (PUBLIC_NATURAL, PUBLIC_TEST, SHARED_START, D2_SURROGATE, D1_COPY, WHITE_BOX_TARGET)
+
+
+def knowledge(cond: Condition) -> str:
+    """What the attacker of a public-parts condition had (one of ``KNOWLEDGE``)."""
+    s = cond.surrogate
+    if isinstance(s, PublicSpec):
+        return PUBLIC_NATURAL if s.images == NATURAL else PUBLIC_TEST
+    if cond.target in s.members:
+        return WHITE_BOX_TARGET
+    if isinstance(s, ModelSpec) and s.init_of is not None:
+        return SHARED_START
+    if s.data == D1:
+        return D1_COPY
+    if s.data == D2:
+        return D2_SURROGATE
+    raise ValueError(f"{s.label()} is no attacker of the public-parts design")
+
+
+def public_conditions(study: Study, domain: str) -> list[Condition]:
+    """Beyond the paper, the attacker with public parts only: each target (every architecture and initialisation of
+    the profile, d1) attacked through the ImageNet checkpoint of its own architecture with a universal perturbation
+    fitted on natural photographs, and with label-free feature PGD on the test images; for scale, the paper's
+    black-box surrogates of the target's configuration (d1 copy, d2) and the white box under the verdict attack; and,
+    for random-init targets, a random-init surrogate on d2 started from the target's own initial weights (a shared
+    starting point without ImageNet features). Each with its shuffled control."""
+    c = study.cfg
+    attack, out = verdict_attack(c), []
+    for arch, init in product(c.archs, c.inits):
+        target = ModelSpec(domain, arch, init, D1)
+        attackers = [(PublicSpec(domain, arch, NATURAL), UNIVERSAL), (PublicSpec(domain, arch, TEST_IMAGES), FEATURE_PGD),
+                     (surrogate_for(target, arch, init, D2), attack), (same_config_surrogate(target), attack),
+                     (target, attack)]
+        if init == RANDOM:
+            attackers.insert(2, (replace(ModelSpec(domain, arch, RANDOM, D2), init_of=target), attack))
+        out += [Condition(target, s, a, c.eps, p) for s, a in attackers for p in PERTURBATIONS]
+    return out
+
+
 def method(cond: Condition) -> str:
     """The attack as the transfer-attack page names it: the attack, or "ensemble <attack>" on an ensemble."""
     return f"ensemble {cond.attack}" if isinstance(cond.surrogate, EnsembleSpec) else cond.attack
@@ -288,6 +334,7 @@ PAGES: dict[str, Callable[[Study, str], Design]] = {
     "t5_data_pretraining": _table(t5_conditions, "e"),
     "beyond_copies": _table(copies_conditions),
     "beyond_attacks": _table(attack_conditions),
+    "beyond_public": _table(public_conditions),
 }
 
 

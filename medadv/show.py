@@ -13,7 +13,7 @@ import pandas as pd
 
 from medadv.analysis import ATTACK_CONTRASTS, MARKS, NOT_MEASURED, TableResult, control_tally
 from medadv.config import StudyConfig
-from medadv.paper import BASELINE_ATTACK, PAPER_ATTACKS, PAPER_SETTING, to_paper_scale
+from medadv.paper import BASELINE_ATTACK, KNOWLEDGE, PAPER_ATTACKS, PAPER_SETTING, to_paper_scale
 from medadv.plots import EPS_AXIS
 from medadv.study import ModelSpec, Study
 from medadv.vocab import (ADVERSARIAL, BLACK_BOX, D1, D2, D2_HALF, DIFFERENT, IMAGENET, RANDOM, SAME, SHUFFLED, TRAIN,
@@ -470,3 +470,47 @@ def attacks_figure(cells: pd.DataFrame) -> Any:
     part["attack"] = part.method.map(lambda m: METHOD_LABELS.get(m, m))
     return plots.ci_bars(part, x="attack", hue="architecture", col="panel",
                          panel_width=max(3.6, 0.95 * part.attack.nunique()), legend_outside=True)
+
+
+# ------------------------------------------------------------------------------------------------ public parts
+
+
+#: The attacker knowledge levels as a figure's axis names them (``paper.KNOWLEDGE``, in order).
+KNOWLEDGE_SHORT = dict(zip(KNOWLEDGE, ("checkpoint\n+ photos", "checkpoint\n+ test images", "shared start\n(d2)",
+                                       "surrogate\non d2", "surrogate\nd1 copy", "white box")))
+
+
+def public_tables(cells: pd.DataFrame) -> None:
+    """Per domain, the public-parts table: rows the attacker's knowledge, columns target initialisation ×
+    architecture, each with the perturbation's perc_clean and its shuffled control's beside it (a notebook)."""
+    from IPython.display import Markdown, display
+
+    for domain in cells["domain"].unique():
+        part = cells[cells.domain == domain].assign(perturbation=lambda f: f.perturbation.map(
+            {ADVERSARIAL: "attack", SHUFFLED: "control"}))
+        display(Markdown(f"**{domain}**: perc_clean [95% CI] of the attack, and of its shuffled control"))
+        table = paper_layout(part, ["knowledge"], ["target_init", "target_arch", "perturbation"])
+        display(table.reindex([k for k in KNOWLEDGE if k in table.index]))
+        used = [m for m in MARKS if part["mark"].fillna("").str.contains(m).any()]
+        if used:
+            display(Markdown("; ".join(f"{m}: {MARKS[m]}" for m in used) + "."))
+
+
+def public_figure(cells: pd.DataFrame) -> Any:
+    """perc_clean by attacker knowledge, ImageNet-initialised vs random-init targets (architectures pooled as points),
+    one panel per domain; diamonds: the cell does not beat its control."""
+    from medadv import plots
+
+    adv = cells[cells.perturbation == ADVERSARIAL].assign(
+        knowledge=lambda f: f.knowledge.map(KNOWLEDGE_SHORT), weak=lambda f: ~f.beats_control.astype(bool))
+    return plots.ci_points(adv, x="knowledge", hue="target_init", col="domain", mark="weak",
+                           mark_label="not beyond its control", xlabel="what the attacker had",
+                           legend_title="target init", height=3.6)
+
+
+def public_sentence(verdicts: pd.DataFrame) -> str:
+    """Per domain, the chapter's question (the first contrast: natural-image universal perturbation, ImageNet-
+    initialised minus random-init targets) as difference [CI] and verdict."""
+    first = verdicts[verdicts.contrast == verdicts.contrast.iloc[0]] if len(verdicts) else verdicts
+    return "; ".join(f"{r.domain} {effect_text(r.difference, r.ci_low, r.ci_high)} ({r.verdict})"
+                     for r in first.itertuples()) or "not computed"

@@ -16,21 +16,23 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 from medadv import attacks, metrics
 from medadv.config import StudyConfig
-from medadv.data import DataSpec, data_spec, development_set, test_set
+from medadv.data import DataSpec, ImageSet, data_spec, development_set, test_set
 from medadv.models import Classifier, ModelInfo, create_model
 from medadv.perturbations import CODES, Encoding, Perturbations, Stored, write_meta
 from medadv.store import Store, spec_key
 from medadv.device import resolve_device
 from medadv.train import AUGMENT_BY_DOMAIN, Execution, TrainSettings, predict, train
-from medadv.vocab import (ADVERSARIAL, BLACK_BOX, CRAFT, D1, EVALUATE, IMAGENET, PERTURBATIONS, RANDOM, SHUFFLED, TRAIN,
-                          WHITE_BOX)
+from medadv.vocab import (ADVERSARIAL, BLACK_BOX, CRAFT, D1, EVALUATE, IMAGENET, NATURAL, PERTURBATIONS, RANDOM,
+                          SHUFFLED, TEST_IMAGES, TRAIN, UNIVERSAL, WHITE_BOX)
 
 # Bump a stage's version when its code changes what it computes: old store entries are then not reused.
 # craft 2: perturbations stored in one byte per value (int8 on [-eps, eps]) instead of float16.
@@ -96,6 +98,43 @@ class ModelSpec:
     def members(self) -> tuple[ModelSpec, ...]:
         """The trained models a surrogate consists of: this one (an ``EnsembleSpec`` has several)."""
         return (self,)
+
+
+@dataclass(frozen=True)
+class PublicSpec:
+    """The surrogate of the attacker who has only public parts (beyond the paper): the ImageNet checkpoint of
+    ``arch`` that a target may have been fine-tuned from, never trained on medical data and without a medical head,
+    used with natural photographs (``images="natural"``: one universal perturbation) or with the test images
+    themselves (``"test"``: label-free feature PGD). It reads as a surrogate of ImageNet init whose development data
+    is "public" and copy 0; it has no trained members."""
+
+    domain: str
+    arch: str
+    images: str = NATURAL
+
+    def __post_init__(self) -> None:
+        if self.images not in (NATURAL, TEST_IMAGES):
+            raise ValueError(f"a public-parts attacker uses {NATURAL!r} or {TEST_IMAGES!r} images, got {self.images!r}")
+
+    @property
+    def init(self) -> str:
+        return IMAGENET
+
+    @property
+    def copy(self) -> int:
+        return 0
+
+    @property
+    def members(self) -> tuple[ModelSpec, ...]:
+        """No trained models: the checkpoint is public."""
+        return ()
+
+    @property
+    def data(self) -> str:
+        return f"public:{self.images}"
+
+    def label(self) -> str:
+        return f"{self.arch}/ImageNet checkpoint/{self.images} images"
 
 
 @dataclass(frozen=True)
@@ -253,6 +292,37 @@ class EnsembleUnit:
 
 
 @dataclass(frozen=True)
+class PublicUnit:
+    """The surrogate a ``PublicSpec`` names: the ImageNet checkpoint, built (never trained) with the input channels
+    and outputs of ``reference``, the ImageNet-initialised training of the same architecture on the domain's d1 (whose
+    data, device, seed and execution options a craft on it uses, as a ``CraftUnit.lead``). Not a stored unit."""
+
+    model: PublicSpec
+    reference: TrainUnit
+    natural_images: str | None = None  # a folder of photographs instead of scikit-image's (``medadv.natural``)
+
+    @property
+    def members(self) -> tuple[TrainUnit, ...]:
+        return (self.reference,)
+
+    def key(self) -> str:
+        r = self.reference
+        return spec_key("public", {"arch": self.model.arch, "weights_file": r.weights_file, "images": self.model.images,
+                                   "data": r.data.identity(), "natural_images": self.natural_images}, "1")
+
+    def load(self, store: Store) -> Classifier:
+        """The checkpoint behind a freshly drawn head (which no public-parts attack reads), in eval mode."""
+        return self.reference.build(init=IMAGENET).to(self.reference.run_device).eval()
+
+    def natural(self, count: int, channels: int, seed: int) -> np.ndarray:
+        """The attacker's natural patches at the data's image size (uint8 N×H×W×C, ``medadv.natural.patches``)."""
+        from medadv import natural
+
+        return natural.patches(count, self.reference.data.image_size, channels=channels, seed=seed,
+                               folder=self.natural_images)
+
+
+@dataclass(frozen=True)
 class CraftUnit(StoredUnit):
     """Adversarial perturbations of the test set, crafted on one surrogate (a trained model or an ensemble of them):
     ``delta.npy`` and ``delta.json`` (one byte per value for L∞ attacks, see ``medadv.perturbations``).
@@ -264,7 +334,7 @@ class CraftUnit(StoredUnit):
     pass per target per batch) and stored under their own keys. ``done`` means the perturbations and every target's
     scores are stored; a target added later re-crafts the set (same seed, same perturbations) to score it."""
 
-    surrogate: TrainUnit | EnsembleUnit
+    surrogate: TrainUnit | EnsembleUnit | PublicUnit
     attack: str
     eps: float
     params: tuple[tuple[str, Any], ...] = ()
@@ -334,12 +404,7 @@ class CraftUnit(StoredUnit):
         step = math.lcm(self.batch_size, PREDICT_BATCH)
         stored: np.ndarray | None = None
         chunk: list[np.ndarray] = []
-        batches = attacks.craft_batches(
-            model, test.images, test.labels, attack=self.attack, eps=self.eps, batch_size=self.batch_size,
-            device=lead.run_device, image_size=lead.data.image_size, seed=lead.settings.seed, progress=lead.progress,
-            amp=lead.execution.amp, **dict(self.params),
-        )
-        for i, delta in batches:
+        for i, delta in self._batches(model, test):
             chunk.append(encoding.encode(delta))
             end = i + len(chunk[-1])
             if end % step and end < n:
@@ -362,6 +427,28 @@ class CraftUnit(StoredUnit):
             write_meta(out, encoding, n, stored.shape)
             del stored
         return {key: np.concatenate(parts) for key, parts in scores.items()}
+
+    def _batches(self, model: nn.Module, test: ImageSet) -> Iterator[tuple[int, torch.Tensor]]:
+        """(first row, perturbations) of the test set batch by batch: the attack on each batch, or, for the universal
+        perturbation, the one tensor fitted on natural images added to every image (clipped as any other)."""
+        lead = self.lead
+        if self.attack != UNIVERSAL:
+            yield from attacks.craft_batches(
+                model, test.images, test.labels, attack=self.attack, eps=self.eps, batch_size=self.batch_size,
+                device=lead.run_device, image_size=lead.data.image_size, seed=lead.settings.seed,
+                progress=lead.progress, amp=lead.execution.amp, **dict(self.params))
+            return
+        if not isinstance(self.surrogate, PublicUnit):
+            raise ValueError(f"a universal perturbation is fitted on natural images by a public-parts surrogate, "
+                             f"not on {self.surrogate.model.label()}")
+        params = dict(self.params)
+        photos = self.surrogate.natural(params["images"], test.channels, lead.settings.seed)
+        u = attacks.universal(model, attacks.images_to_tensor(photos, lead.run_device), eps=self.eps,
+                              alpha=params["alpha"], epochs=params["epochs"], batch_size=self.batch_size,
+                              seed=lead.settings.seed, progress=lead.progress)
+        for i in range(0, len(test), self.batch_size):
+            x = attacks.images_to_tensor(test.images[i:i + self.batch_size], lead.run_device, lead.data.image_size)
+            yield i, (x + u).clamp(0, 1) - x
 
     def stored(self, store: Store) -> Stored:
         """The stored perturbations (crafting them first if the store lacks them)."""
@@ -513,14 +600,20 @@ class Study:
     def attack_params(self, attack: str) -> tuple[tuple[str, Any], ...]:
         if attack == "fgsm":
             return ()
+        if attack == UNIVERSAL:  # sign steps of the profile's PGD step, over the natural patches, several passes
+            return (("alpha", self.cfg.pgd_alpha), ("epochs", self.cfg.universal_epochs),
+                    ("images", self.cfg.natural_count))
         return (("alpha", self.cfg.pgd_alpha), ("steps", self.cfg.pgd_steps))
 
-    def surrogate_unit(self, surrogate: ModelSpec | EnsembleSpec) -> TrainUnit | EnsembleUnit:
+    def surrogate_unit(self, surrogate: ModelSpec | EnsembleSpec | PublicSpec) -> TrainUnit | EnsembleUnit | PublicUnit:
         if isinstance(surrogate, EnsembleSpec):
             return EnsembleUnit(tuple(self.train_unit(m) for m in surrogate.members))
+        if isinstance(surrogate, PublicSpec):
+            reference = self.train_unit(ModelSpec(surrogate.domain, surrogate.arch, IMAGENET, D1))
+            return PublicUnit(surrogate, reference, self.cfg.natural_images)
         return self.train_unit(surrogate)
 
-    def craft_unit(self, surrogate: ModelSpec | EnsembleSpec, attack: str, eps: float) -> CraftUnit:
+    def craft_unit(self, surrogate: ModelSpec | EnsembleSpec | PublicSpec, attack: str, eps: float) -> CraftUnit:
         return CraftUnit(self.surrogate_unit(surrogate), attack, float(eps), self.attack_params(attack),
                          self.cfg.for_domain(surrogate.domain).batch_size, keep=self.cfg.keep_perturbations)
 

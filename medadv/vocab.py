@@ -28,3 +28,8 @@ DEVELOPMENT_SETS: tuple[str, ...] = (D1, D2, D2_HALF, D1_TENTH)
 
 # a pair's architectures: equal, or not (the architecture factor)
 SAME, DIFFERENT = "same", "different"
+
+# the public-parts attacker's images (beyond the paper): natural photographs, or the test images themselves
+NATURAL, TEST_IMAGES = "natural", "test"
+# its attacks: one universal perturbation fitted on natural images; label-free per-image feature PGD
+UNIVERSAL, FEATURE_PGD = "universal", "feature_pgd"

@@ -66,7 +66,7 @@ def test_pages_ask_the_registry_for_what_they_show():
     for page, table in [("t2_perturbation", paper.t2_conditions), ("t3_pretraining", paper.t3_conditions),
                         ("t4_data", paper.t4_conditions), ("t5_data_pretraining", paper.t5_conditions),
                         ("architecture", paper.t3_conditions), ("beyond_copies", paper.copies_conditions),
-                        ("beyond_attacks", paper.attack_conditions)]:
+                        ("beyond_attacks", paper.attack_conditions), ("beyond_public", paper.public_conditions)]:
         assert set(table(study, "pathology")) <= conditions[page], page
     # the verdicts' conditions: every claim's on its page, all of them on the introduction
     for c in paper.CLAIMS:
