@@ -68,8 +68,8 @@ def test_paper_constants() -> None:
     assert A.PAPER_PGD == dict(steps=20, alpha=0.005, random_start=False)
 
 
-@pytest.mark.parametrize("name", sorted(A.ATTACKS))
-def test_linf_ball_and_range(trained, name) -> None:
+@pytest.mark.parametrize("name", sorted(set(A.ATTACKS) - {"feature_pgd"}))  # feature_pgd needs a timm backbone:
+def test_linf_ball_and_range(trained, name) -> None:                        # its ball is tested in test_public
     model, x, y = trained
     eps = 0.03
     x_adv = A.run_attack(name, model, x, y, eps=eps, seed=3) if name != "fgsm" else A.run_attack(name, model, x, y, eps=eps)
