@@ -173,10 +173,12 @@ def architecture_conditions(study: Study, domain: str) -> list[Condition]:
 PUBLIC_NATURAL = "public checkpoint, natural images"
 PUBLIC_TEST = "public checkpoint, medical images, no labels"
 SHARED_START = "shared starting point (random init, d2)"
+D2_HALF_SURROGATE = "surrogate on less other data (d2/2)"
 D2_SURROGATE = "surrogate on other data (d2)"
 D1_COPY = "surrogate on the same data (d1 copy)"
 WHITE_BOX_TARGET = "the target itself (white box)"
-KNOWLEDGE: tuple[str, ...] = (PUBLIC_NATURAL, PUBLIC_TEST, SHARED_START, D2_SURROGATE, D1_COPY, WHITE_BOX_TARGET)
+KNOWLEDGE: tuple[str, ...] = (PUBLIC_NATURAL, PUBLIC_TEST, SHARED_START, D2_HALF_SURROGATE, D2_SURROGATE, D1_COPY,
+                              WHITE_BOX_TARGET)
 
 
 def knowledge(cond: Condition) -> str:
@@ -192,6 +194,8 @@ def knowledge(cond: Condition) -> str:
         return D1_COPY
     if s.data == D2:
         return D2_SURROGATE
+    if s.data == D2_HALF:
+        return D2_HALF_SURROGATE
     raise ValueError(f"{s.label()} is no attacker of the public-parts design")
 
 
@@ -199,16 +203,16 @@ def public_conditions(study: Study, domain: str) -> list[Condition]:
     """Beyond the paper, the attacker with public parts only: each target (every architecture and initialisation of
     the profile, d1) attacked through the ImageNet checkpoint of its own architecture with a universal perturbation
     fitted on natural photographs, and with label-free feature PGD on the test images; for scale, the paper's
-    black-box surrogates of the target's configuration (d1 copy, d2) and the white box under the verdict attack; and,
-    for random-init targets, a random-init surrogate on d2 started from the target's own initial weights (a shared
-    starting point without ImageNet features). Each with its shuffled control."""
+    black-box surrogates of the target's configuration (d1 copy, d2, d2/2) and the white box under the verdict
+    attack; and, for random-init targets, a random-init surrogate on d2 started from the target's own initial weights
+    (a shared starting point without ImageNet features). Each with its shuffled control."""
     c = study.cfg
     attack, out = verdict_attack(c), []
     for arch, init in product(c.archs, c.inits):
         target = ModelSpec(domain, arch, init, D1)
-        attackers = [(PublicSpec(domain, arch, NATURAL), UNIVERSAL), (PublicSpec(domain, arch, TEST_IMAGES), FEATURE_PGD),
-                     (surrogate_for(target, arch, init, D2), attack), (same_config_surrogate(target), attack),
-                     (target, attack)]
+        public = [(PublicSpec(domain, arch, NATURAL), UNIVERSAL), (PublicSpec(domain, arch, TEST_IMAGES), FEATURE_PGD)]
+        paper_attackers = [surrogate_for(target, arch, init, data) for data in (D2_HALF, D2)]
+        attackers = public + [(s, attack) for s in [*paper_attackers, same_config_surrogate(target), target]]
         if init == RANDOM:
             attackers.insert(2, (replace(ModelSpec(domain, arch, RANDOM, D2), init_of=target), attack))
         out += [Condition(target, s, a, c.eps, p) for s, a in attackers for p in PERTURBATIONS]

@@ -477,7 +477,7 @@ def attacks_figure(cells: pd.DataFrame) -> Any:
 
 #: The attacker knowledge levels as a figure's axis names them (``paper.KNOWLEDGE``, in order).
 KNOWLEDGE_SHORT = dict(zip(KNOWLEDGE, ("checkpoint\n+ photos", "checkpoint\n+ test images", "shared start\n(d2)",
-                                       "surrogate\non d2", "surrogate\nd1 copy", "white box")))
+                                       "surrogate\non d2/2", "surrogate\non d2", "surrogate\nd1 copy", "white box")))
 
 
 def public_tables(cells: pd.DataFrame) -> None:

@@ -302,8 +302,9 @@ def test_course_and_reproduce_tables(quick_book):
     book = counts.loc["book (shared units once)"]
     pages = counts.drop(index="book (shared units once)")
     # per domain (the paper profile has 3): 2 archs x 2 inits x (d1 x2, d2, d1/10) + 2 d2/2, + the third copy of the
-    # first arch per init (beyond_copies), + a random-init d2 model from each random target's start (beyond_public)
-    assert book.train == 3 * 22 and book.total < pages.total.sum()
+    # first arch per init (beyond_copies), + per arch a random-init d2 model from its random target's start and an
+    # ImageNet-initialised d2/2 model (beyond_public)
+    assert book.train == 3 * 24 and book.total < pages.total.sum()
     assert counts.loc["beyond_public", "train"] > 0
     assert counts.loc["beyond_copies", "train"] == 3 * 6 and counts.loc["beyond_attacks", "craft"] > 3 * 16
     assert counts.loc["t3_pretraining", "train"] == 3 * 8 and counts.loc["t3_pretraining", "craft"] == 3 * 16
