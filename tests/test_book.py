@@ -123,6 +123,8 @@ def test_t2_has_white_box_reference_and_t4_t5_their_data(quick_book):
     bb = t2[(t2.threat == "black-box") & (t2.metric == "perc_clean") & (t2.perturbation == "adversarial")]
     assert wb.value.mean() < bb.value.mean()  # attacking the target itself is the strongest attack
     assert sorted(t2.eps.dropna().unique()) == [0.01, 0.02, 0.04]
+    working = pd.read_csv(build / "results" / "t2_perturbation-working-eps.csv")
+    assert (working["factor pages' eps ([0, 1])"] == 0.02).all()  # the profile's eps, not StudyConfig's default
     t4 = pd.read_csv(build / "results" / "t4_data.csv")
     assert set(t4[t4.attack != "none"].surrogate_data) == {"d1", "d2", "d2/2"}
     assert set(t4[t4.attack != "none"].target_init) == {"random"}
@@ -286,6 +288,14 @@ def test_beyond_pages_agree_with_t3(quick_book):
     assert set(effects.verdict) <= {"holds", "fails", "unresolved"}
     assert set(effects[effects.contrast == "gain over PGD"].method) == {"mi_fgsm", "di_pgd", "ti_pgd", "mi_di_ti_pgd",
                                                                         "ensemble pgd"}
+    public = pd.read_csv(build / "results" / "beyond_public.csv").query("metric == 'perc_clean'")
+    assert {"universal", "feature_pgd"} <= set(public.attack) and set(public.target_data) == {"d1"}
+    assert set(public[public.attack == "universal"].surrogate_data) == {"public:natural"}
+    t3_pgd = public[(public.attack == "pgd") & (public.surrogate_data == "d1") & (public.target_copy == 1)
+                    & (public.surrogate_copy == 2)].set_index(key).value
+    assert len(t3_pgd) == 4 and np.allclose(t3_pgd, t3.reindex(t3_pgd.index))  # the d1-copy row is T3's condition
+    verdicts = pd.read_csv(build / "results" / "beyond_public-verdicts.csv")
+    assert len(verdicts) == 4 and set(verdicts.verdict) <= {"holds", "fails", "unresolved"}
 
 
 @pytest.mark.slow
