@@ -508,9 +508,12 @@ def public_figure(cells: pd.DataFrame) -> Any:
                            legend_title="target init", height=3.6)
 
 
-def public_sentence(verdicts: pd.DataFrame) -> str:
-    """Per domain, the chapter's question (the first contrast: natural-image universal perturbation, ImageNet-
-    initialised minus random-init targets) as difference [CI] and verdict."""
-    first = verdicts[verdicts.contrast == verdicts.contrast.iloc[0]] if len(verdicts) else verdicts
+def public_sentence(verdicts: pd.DataFrame, contrast: int = 0) -> str:
+    """Per domain, one of the chapter's contrasts (``analysis.PUBLIC_CONTRASTS[contrast]``; 0: the natural-image
+    universal perturbation, 1: label-free feature PGD, each ImageNet-initialised minus random-init targets) as
+    difference [CI] and verdict."""
+    from medadv.analysis import PUBLIC_CONTRASTS
+
+    chosen = verdicts[verdicts.contrast == PUBLIC_CONTRASTS[contrast][0]] if len(verdicts) else verdicts
     return "; ".join(f"{r.domain} {effect_text(r.difference, r.ci_low, r.ci_high)} ({r.verdict})"
-                     for r in first.itertuples()) or "not computed"
+                     for r in chosen.itertuples()) or "not computed"
