@@ -47,7 +47,8 @@ def paper_book(tmp_path_factory):
     domain_settings = {d: {**TINY[d], **({"split_files": split_files[d]} if d in split_files else {})} for d in TINY}
     overrides = {"domain_settings": domain_settings, "archs": ["tf_efficientnet_lite0", "tf_efficientnet_lite1"],
                  "epochs_imagenet": 1, "epochs_random": 1, "batch_size": 8, "n_boot": 20, "pgd_steps": 2,
-                 "eps_grid": [0.01, 0.02], "device": "cpu", "progress": False, "store": str(build / "store")}
+                 "eps_grid": [0.01, 0.02], "natural_count": 32, "universal_epochs": 1, "device": "cpu",
+                 "progress": False, "store": str(build / "store")}
     flags = [arg for key, value in overrides.items()
              for arg in ("-p", f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}")]
     env = {**os.environ, "MEDADV_BUILD": str(build), "MEDADV_DATA": str(build / "data")}
