@@ -72,12 +72,13 @@ def ci_bars(cells: pd.DataFrame, *, x: str, hue: str, col: str | None = None, va
 def ci_points(cells: pd.DataFrame, *, x: str, hue: str, col: str | None = None, value: str = "perc_clean",
               ylabel: str = "AUC under attack, % of clean (perc_clean)", reference: float | None = 100.0,
               mark: str | None = None, mark_label: str = "", xlabel: str = "", legend_title: str = "",
-              height: float = 3.2) -> plt.Figure:
-    """One point per row with its bootstrap CI as an error bar, dodged by ``hue``, one panel per ``col``; a dotted
-    line at each hue's mean over the panel's points; rows where the boolean column ``mark`` is true drawn as
-    diamonds (labelled ``mark_label``)."""
+              height: float = 3.2, panel_width: float = 3.8, means: bool = True, rotation: float = 0) -> plt.Figure:
+    """One point per row with its bootstrap CI as an error bar, dodged by ``hue``, one panel per ``col``; with
+    ``means``, a dotted line at each hue's mean over the panel's points; rows where the boolean column ``mark`` is
+    true drawn as diamonds (labelled ``mark_label``); x labels turned by ``rotation`` degrees."""
     panels = list(dict.fromkeys(cells[col])) if col else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.2 + 3.8 * len(panels), height), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.2 + panel_width * len(panels), height), sharey=True,
+                             squeeze=False)
     x_levels = list(dict.fromkeys(cells[x]))
     hue_levels = list(dict.fromkeys(cells[hue]))
     width = 0.5 / max(len(hue_levels) - 1, 1) if len(hue_levels) > 1 else 0.0
@@ -95,11 +96,12 @@ def ci_points(cells: pd.DataFrame, *, x: str, hue: str, col: str | None = None, 
             if marked.any():
                 ax.scatter(pos[marked], part[value][marked], color=colour, marker="D", s=52, zorder=4,
                            edgecolor="black", lw=0.8)
-            if len(part):
+            if means and len(part):
                 ax.axhline(part[value].mean(), color=colour, lw=0.9, ls=":")
         if reference is not None:
             ax.axhline(reference, color="black", lw=0.8, ls="--")
-        ax.set_xticks(np.arange(len(x_levels)), [str(v) for v in x_levels])
+        ax.set_xticks(np.arange(len(x_levels)), [str(v) for v in x_levels], rotation=rotation,
+                      ha="right" if rotation else "center", rotation_mode="anchor" if rotation else "default")
         ax.set_title(str(panel) if panel is not None else "")
         ax.set_xlabel(xlabel or x.replace("_", " "))
     axes[0][0].set_ylabel(ylabel)

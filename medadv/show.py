@@ -476,8 +476,8 @@ def attacks_figure(cells: pd.DataFrame) -> Any:
 
 
 #: The attacker knowledge levels as a figure's axis names them (``paper.KNOWLEDGE``, in order).
-KNOWLEDGE_SHORT = dict(zip(KNOWLEDGE, ("checkpoint\n+ photos", "checkpoint\n+ test images", "shared start\n(d2)",
-                                       "surrogate\non d2/2", "surrogate\non d2", "surrogate\nd1 copy", "white box")))
+KNOWLEDGE_SHORT = dict(zip(KNOWLEDGE, ("checkpoint + photos", "checkpoint + test images", "shared start (d2)",
+                                       "surrogate on d2/2", "surrogate on d2", "surrogate, d1 copy", "white box")))
 
 
 def public_tables(cells: pd.DataFrame) -> None:
@@ -503,9 +503,14 @@ def public_figure(cells: pd.DataFrame) -> Any:
 
     adv = cells[cells.perturbation == ADVERSARIAL].assign(
         knowledge=lambda f: f.knowledge.map(KNOWLEDGE_SHORT), weak=lambda f: ~f.beats_control.astype(bool))
-    return plots.ci_points(adv, x="knowledge", hue="target_init", col="domain", mark="weak",
-                           mark_label="not beyond its control", xlabel="what the attacker had",
-                           legend_title="target init", height=3.6)
+    fig = plots.ci_points(adv, x="knowledge", hue="target_init", col="domain", mark="weak",
+                          mark_label="not beyond its control", xlabel="what the attacker had",
+                          legend_title="target init", height=4.6, panel_width=4.2, means=False, rotation=40)
+    import seaborn as sns
+
+    sns.move_legend(fig.axes[-1], "upper left", bbox_to_anchor=(1.0, 1.0))  # keeps the diamond's entry
+    fig.tight_layout()
+    return fig
 
 
 def public_sentence(verdicts: pd.DataFrame, contrast: int = 0) -> str:
