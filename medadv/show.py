@@ -313,9 +313,12 @@ def perturbation_strip(study: Study, surrogate: ModelSpec, attack: str, eps: flo
     amplified to the full grey range (a figure)."""
     from medadv import plots
 
+    from medadv.attacks import images_to_tensor
+
     delta, shuffled = (study.delta(surrogate, attack, eps, p)[0].astype(np.float32).transpose(1, 2, 0)
                        for p in (ADVERSARIAL, SHUFFLED))
-    clean = study.test(surrogate.domain).images[0] / 255.0
+    # the image as the attack saw it: a real data set's files may be stored larger than the profile's image size
+    clean = images_to_tensor(study.test(surrogate.domain).images[:1], "cpu", delta.shape[0])[0].permute(1, 2, 0).numpy()
 
     def amplify(d: np.ndarray) -> np.ndarray:
         return 0.5 + d / (2 * eps)
@@ -393,7 +396,8 @@ def reproduce_facts(overview: pd.DataFrame, timings: pd.DataFrame, counts: pd.Da
         "r_gpu_hours": f"{total.gpu_hours:.0f}", "r_store_gb": f"{total.store_gb:.0f}",
         "r_train_hours": f"{hours[hours.stage == TRAIN].gpu_hours.sum():.0f}",
         "r_longest_min": f"{total.longest_unit_min:.0f}",
-        "r_domain_hours": "; ".join(f"{r.domain} {r.gpu_hours:.0f} h, {r.store_gb:.0f} GB" for r in per_domain.itertuples()),
+        "r_domain_hours": "; ".join(f"{r.domain} {r.gpu_hours:.0f} h, {r.store_gb:.0f} GB"
+                                    for r in per_domain.itertuples()),
         "r_added": ", ".join(added) if added else "none: the profile plans all three",
         "r_kept": KEPT_IMAGES, "r_keep_all_tb": f"{keep_all_tb:.1f}",
         "r_reference_gpu": estimate.REFERENCE_GPU, "r_reference_source": estimate.REFERENCE_SOURCE,

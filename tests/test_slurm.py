@@ -121,7 +121,9 @@ def test_slurm_chunk_killed_midway_keeps_its_finished_units(tmp_path, capsys):
     first, sleeper, never = Toy("first"), Toy("sleeper", sleep_s=300), Toy("never")
     bad, after = Toy("bad", fail=True), Toy("after")
     options = SlurmOptions(time_min=10, mem_gb=0.5, array_parallelism=2)  # two tasks of three units each
-    watcher = cancel_when(lambda: starts(store, "sleeper") == 1, "medadv-train")
+    # cancel once the sleeper runs and the other chunk has finished (its last unit stored): on a loaded machine the
+    # second array task can start late, and cancelling the job name would cancel it too
+    watcher = cancel_when(lambda: starts(store, "sleeper") == 1 and after.done(store), "medadv-train")
     report = run_units([first, sleeper, never, Toy("x"), bad, after], store, executor="slurm", slurm=options)
     watcher.join()
     assert sorted(report.done) == sorted(u.key() for u in (first, Toy("x"), after))  # a failure does not stop a chunk
