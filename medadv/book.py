@@ -33,7 +33,7 @@ import yaml
 from medadv.config import (STUDY_WIDE_KEYS, ConfigError, StudyConfig, check_device_available, keep_perturbations,
                            parameter_names, profile_parameters, resolve_parameters, resolve_store)
 from medadv.store import Store, atomic_write_bytes
-from medadv.vocab import CRAFT, EVALUATE, TRAIN
+from medadv.vocab import STAGES
 
 BOOK_ENV = "MEDADV_BOOK_ROOT"  # set by ``--root DIR``; kernels inherit it
 PACKAGE = Path(__file__).resolve().parent
@@ -574,7 +574,7 @@ def unit_counts(profile: str, pages: Sequence[str] | None = None) -> pd.DataFram
 
 
 def _count(units: list[Any]) -> dict[str, int]:
-    counts = {stage: sum(u.stage == stage for u in units) for stage in (TRAIN, CRAFT, EVALUATE)}
+    counts = {stage: sum(u.stage == stage for u in units) for stage in STAGES}
     return {**counts, "total": sum(counts.values())}
 
 

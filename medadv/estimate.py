@@ -137,10 +137,12 @@ def unit_seconds(unit: Any, measured: Mapping[str, Rate] | None = None) -> float
     """Estimated GPU seconds of one train, craft or evaluate unit (see the module docstring for the model); a craft's
     own work only, without the evaluations it may carry (``task_seconds``)."""
     if unit.stage == TRAIN:
+        from medadv.train import epoch_length  # torch: only once a training is estimated
+
         data, settings = unit.data, unit.settings
         name = unit.model.data
         size = data.n_dev * DEV_FRACTION.get(name, 1.0)
-        trained = max(size * (1 - data.val_fraction), settings.epoch_images or 0)  # small sets repeat to epoch_images
+        trained = epoch_length(size * (1 - data.val_fraction), settings.epoch_images)  # small sets repeat
         passes = settings.epochs * (trained + size * data.val_fraction * FORWARD_SHARE)
         return passes / rate(unit.model.arch, measured, data.image_size).at(data.image_size)
     if unit.stage == CRAFT:

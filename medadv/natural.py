@@ -40,6 +40,11 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     return np.array(arr[..., :3])  # a writable copy (PIL and skimage may hand out read-only arrays)
 
 
+def _luminance(x: torch.Tensor) -> torch.Tensor:
+    """The grey level (ITU-R 601 weights) of a 3×H×W image, 1×H×W."""
+    return (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
+
+
 def photographs(folder: str | Path | None = None) -> dict[str, np.ndarray]:
     """The source photographs by name, H×W×3 uint8: scikit-image's (``PHOTOGRAPHS``), or every image in ``folder``."""
     if folder is None:
@@ -86,11 +91,11 @@ def patches(n: int, size: int, *, channels: int = 3, seed: int = 0,
         x = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
         if rng.random() < 0.5:
             x = x.flip(-1)
-        gray = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
+        gray = _luminance(x)
         x = gray + rng.uniform(0.6, 1.4) * (x - gray)  # saturation
         x = x.mean() + rng.uniform(0.7, 1.3) * (x - x.mean())  # contrast
         x = x * rng.uniform(0.7, 1.3)  # brightness
         if channels == 1:
-            x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
+            x = _luminance(x)
         out[i] = (x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     return out

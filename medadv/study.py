@@ -32,7 +32,7 @@ from medadv.store import Store, spec_key
 from medadv.device import resolve_device
 from medadv.train import AUGMENT_BY_DOMAIN, Execution, TrainSettings, predict, train
 from medadv.vocab import (ADVERSARIAL, BLACK_BOX, CRAFT, D1, EVALUATE, IMAGENET, NATURAL, PERTURBATIONS, RANDOM,
-                          SHUFFLED, TEST_IMAGES, TRAIN, UNIVERSAL, WHITE_BOX)
+                          SHUFFLED, STAGES, TEST_IMAGES, TRAIN, UNIVERSAL, WHITE_BOX)
 
 # Bump a stage's version when its code changes what it computes: old store entries are then not reused.
 # craft 2: perturbations stored in one byte per value (int8 on [-eps, eps]) instead of float16.
@@ -635,8 +635,7 @@ class Study:
                          self.craft_unit(cond.surrogate, cond.attack, cond.eps), self.evaluate_unit(cond.target),
                          self.evaluate_unit(cond.target, cond)):
                 out.setdefault(unit.key(), unit)
-        order = {TRAIN: 0, CRAFT: 1, EVALUATE: 2}
-        return sorted(out.values(), key=lambda u: order[u.stage])
+        return sorted(out.values(), key=lambda u: STAGES.index(u.stage))
 
     # data and scores ----------------------------------------------------------------------------------------
     def test(self, domain: str):

@@ -68,10 +68,16 @@ def to_device_batch(images: Any, index: np.ndarray, device: torch.device, image_
     return x if len(rows) == len(index) else x[torch.from_numpy(inverse).to(x.device)]
 
 
+def epoch_length(n: float, epoch_images: int | None) -> float:
+    """Images in one epoch of a training set of ``n``: the set, or ``epoch_images`` where the set is smaller (it
+    repeats), so a small development set gets as many steps as a large one."""
+    return max(n, epoch_images or 0)
+
+
 def epoch_order(n: int, epoch_images: int | None, generator: torch.Generator) -> np.ndarray:
     """The training images of one epoch, in order: a permutation of the set, repeated (each pass a fresh one) until
     ``epoch_images`` images are reached."""
-    length = max(n, epoch_images or 0)
+    length = int(epoch_length(n, epoch_images))
     passes = [torch.randperm(n, generator=generator) for _ in range(math.ceil(length / n))]
     return torch.cat(passes)[:length].numpy()
 
@@ -214,7 +220,7 @@ def train(
         "augment": torch.Generator().manual_seed(settings.seed + 1),
     }
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    epoch_len = max(len(train_set), settings.epoch_images or 0)
+    epoch_len = int(epoch_length(len(train_set), settings.epoch_images))
     steps_per_epoch = math.ceil(epoch_len / settings.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, settings.epochs * steps_per_epoch))
     scaler = grad_scaler(device, dtype)
