@@ -27,6 +27,10 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 
 #: The paper's PGD (iterative FGSM): 20 steps of 0.01 on its [-1, 1] scale, no random start, projection every step.
 PAPER_PGD: dict[str, Any] = dict(steps=20, alpha=0.005, random_start=False)
+#: Random starts of L∞ attacks are drawn on the grid of eps/GRID_LEVELS (uniform over its 2·GRID_LEVELS + 1 points, not
+#: the continuous interval): every value an attack then reaches (start + sums of alpha = eps/k steps, ±eps) lies on
+#: the grid that ``medadv.perturbations`` stores in one byte, so the stored perturbation is the crafted one exactly.
+GRID_LEVELS = 120
 
 
 def paper_to_unit_scale(eps_paper: float) -> float:
@@ -145,6 +149,12 @@ def _diversity(x: Tensor, *, prob: float, resize_rate: float, gen: torch.Generat
     return F.pad(rescaled, (left, out_w - rw - left, top, out_h - rh - top), value=0.0)
 
 
+def grid_uniform(shape: Any, eps: float, gen: torch.Generator, device: str | torch.device = "cpu") -> Tensor:
+    """A uniform draw from the L∞ ball of ``eps`` on the grid of eps/GRID_LEVELS (see ``GRID_LEVELS``: why a grid)."""
+    codes = torch.randint(-GRID_LEVELS, GRID_LEVELS + 1, tuple(shape), generator=gen, device=device)
+    return codes.to(torch.float32).mul_(eps / GRID_LEVELS)
+
+
 def _per_image_l2(t: Tensor) -> Tensor:
     return torch.linalg.vector_norm(t.flatten(1), dim=1).view(-1, *([1] * (t.ndim - 1)))
 
@@ -161,7 +171,8 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, alpha: float, ste
     sign (``norm="linf"``) or its L2 direction (``"l2"``), projection on the eps-ball around x and clipping to [0, 1].
     All options compose (``momentum=1, diversity_prob=0.5, ti_kernel=7`` is MI-DI-TI).
 
-    random_start: start from a uniform point of the L∞ ball (a uniform-radius point of the L2 ball), as torchattacks.
+    random_start: start from a uniform point of the L∞ ball (a uniform-radius point of the L2 ball), as torchattacks;
+      the L∞ start is drawn on the grid of eps/``GRID_LEVELS`` (:func:`grid_uniform`).
     seed: makes random start and DI reproducible (None draws from torch's global RNG).
     channels_last: feed the model NHWC-strided inputs, the layout oneDNN (CPU) and cuDNN tensor cores (GPU) prefer;
       the values are unchanged, only the memory layout and thus the convolution kernels. Measured on 1 CPU thread
@@ -198,7 +209,7 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, alpha: float, ste
     if random_start:
         gen = torch.Generator(device=x.device).manual_seed(seed)
         if norm == "linf":
-            x_adv = torch.empty_like(x).uniform_(-eps, eps, generator=gen).add_(x).clamp_(0, 1)
+            x_adv = grid_uniform(x.shape, eps, gen, x.device).add_(x).clamp_(0, 1)
         else:
             d = torch.empty_like(x).normal_(generator=gen)
             r = torch.empty(len(x), *([1] * (x.ndim - 1)), device=x.device).uniform_(0, 1, generator=gen)
@@ -300,7 +311,7 @@ def universal(model: nn.Module, images: Tensor, *, eps: float, alpha: float, epo
     x_all = _check(model, images, images[:, 0, 0, 0], eps)
     features = Features(model).eval()
     gen = torch.Generator().manual_seed(seed)
-    u = ((torch.rand(x_all.shape[1:], generator=gen) * 2 - 1) * eps).to(x_all.device)
+    u = grid_uniform(x_all.shape[1:], eps, gen).to(x_all.device)
     n = len(x_all)
     for _ in tqdm(range(epochs), desc=f"universal eps={eps:g}", disable=not progress):
         order = torch.randperm(n, generator=gen)
@@ -415,9 +426,10 @@ def _targets(labels: np.ndarray, device: str | torch.device) -> Tensor:
 
 def craft_batches(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, *, attack: str, eps: float,
                   batch_size: int, device: str | torch.device, image_size: int | None = None, seed: int = 0,
-                  progress: bool = True, **params: Any) -> Iterator[tuple[int, Tensor]]:
+                  progress: bool = True, **params: Any) -> Iterator[tuple[int, Tensor, Tensor]]:
     """Attack a whole image set batch by batch, yielding (first row, perturbations x_adv − x as a float32 N×C×H×W
-    tensor on ``device``): the caller decides what to keep (:func:`craft` keeps all of them in float16; a study's craft
+    tensor on ``device``, x_adv itself: where it is 0 or 1 the perturbation was clipped, which the int8 coding of
+    ``medadv.perturbations`` keeps exact): the caller decides what to keep (:func:`craft` keeps all of them in float16; a study's craft
     unit quantises each batch and may score targets on it while it is on the device).
 
     Batch b uses seed derived from (seed, b): attacks with randomness (random start, DI) depend on batch_size,
@@ -439,7 +451,7 @@ def craft_batches(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, 
         y = _targets(np.asarray(labels)[index], device)
         extra = {"seed": int(np.random.SeedSequence([seed, b]).generate_state(1)[0])} if takes_seed else {}
         x_adv = run_attack(attack, model, x, y, eps=eps, **extra, **params)
-        yield i, (x_adv - x).float()
+        yield i, (x_adv - x).float(), x_adv
 
 
 def craft(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, *, attack: str, eps: float, batch_size: int,
@@ -452,7 +464,7 @@ def craft(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, *, attac
     301 kB at 3×224×224); a study stores them in one byte per value (``medadv.perturbations``).
     """
     out: np.ndarray | None = None
-    for i, delta in craft_batches(model, images_uint8_nhwc, labels, attack=attack, eps=eps, batch_size=batch_size,
+    for i, delta, _ in craft_batches(model, images_uint8_nhwc, labels, attack=attack, eps=eps, batch_size=batch_size,
                                   device=device, image_size=image_size, seed=seed, progress=progress, **params):
         batch = delta.to(torch.float16).cpu().numpy()
         if out is None:

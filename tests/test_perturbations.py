@@ -51,21 +51,55 @@ def test_quantisation_error_is_at_most_half_a_step(eps):
     assert error.max() > 0.98 * encoding.scale / 2
 
 
-def test_crafted_perturbations_decode_within_half_a_step_and_mostly_exactly():
-    """A real craft's perturbations: FGSM's ±eps and PGD's sums of alpha = eps/k steps lie on the codes' grid, so only
-    pixels clipped at 0 or 1 are rounded (at most half a step); a PGD with random start, anywhere in [−eps, eps]."""
+def test_crafted_perturbations_are_stored_exactly_but_for_pixels_back_from_a_clip():
+    """A real craft's perturbations decode to the crafted adversarial images (to float32 rounding) at every pixel but
+    one kind: FGSM's ±eps, PGD's sums of alpha = eps/k steps and its random start lie on the codes' grid, and pixels
+    clipped at 0 or 1 are rounded away from the image, so x + decoded delta clips to the same value (to the nearest
+    code instead, they would be up to half a step off). A PGD pixel clipped at one step and moved back inward at a
+    later one (−x + k·alpha) is off the grid: it is rounded to the nearest code, at most half a step off."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2)).eval()
-    images = np.random.default_rng(1).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2), torch.nn.Tanh(),
+                                torch.nn.Linear(2, 2)).eval()
+    rng = np.random.default_rng(1)
+    images = rng.choice(np.array([0, 1, 2, 5, 128, 250, 253, 254, 255], np.uint8), (20, 8, 8, 3))  # many near 0, 1
     labels = np.arange(20) % 2
-    encoding = Encoding.for_attack(0.01)
-    for attack, params, exact in (("fgsm", {}, 0.97), ("pgd", {"steps": 3, "alpha": 0.0025}, 0.97),
-                                  ("pgd", {"steps": 2, "alpha": 0.003, "random_start": True}, 0.0)):
-        for _, delta in attacks.craft_batches(model, images, labels, attack=attack, eps=0.01, batch_size=8,
-                                              device="cpu", progress=False, **params):
-            error = np.abs(encoding.decode(encoding.encode(delta)) - delta.numpy())
-            assert error.max() <= encoding.scale / 2 * (1 + 1e-5)
-            assert np.mean(error < 1e-8) >= exact, (attack, params)
+    encoding = Encoding.for_attack(0.03)
+    for attack, params, exact in (("fgsm", {}, 1.0), ("pgd", {"steps": 3, "alpha": 0.0075}, 0.97),
+                                  ("pgd", {"steps": 2, "alpha": 0.0075, "random_start": True}, 0.85)):
+        errors, nearest_off, clipped = [], 0.0, []
+        for i, delta, adversarial in attacks.craft_batches(model, images, labels, attack=attack, eps=0.03,
+                                                           batch_size=8, device="cpu", progress=False, **params):
+            x = attacks.images_to_tensor(images[i:i + len(delta)], "cpu")
+            assert torch.allclose(adversarial, x + delta, atol=1e-7)
+            rebuilt = (x + torch.from_numpy(encoding.decode(encoding.encode(delta, adversarial)))).clamp(0, 1)
+            errors.append((rebuilt - adversarial).abs().flatten())
+            nearest = (x + torch.from_numpy(encoding.decode(encoding.encode(delta)))).clamp(0, 1)
+            nearest_off = max(nearest_off, float((nearest - adversarial).abs().max()))
+            clipped.append(((adversarial == 0) | (adversarial == 1)).flatten())
+        error = torch.cat(errors)
+        assert float(error.max()) <= encoding.scale / 2 * (1 + 1e-4), (attack, params)
+        assert float((error < 1e-6).float().mean()) >= exact, (attack, params, float((error < 1e-6).float().mean()))
+        assert float(torch.cat(clipped).float().mean()) > 0.05 and nearest_off > encoding.scale / 10  # the rule's case
+
+
+def test_clipped_pixels_are_rounded_away_from_the_image():
+    encoding = Encoding.for_attack(0.03)
+    x = torch.tensor([0.0101, 0.9899, 0.5, 0.5])
+    adversarial = torch.tensor([0.0, 1.0, 0.5 + 0.03, 0.5 - 0.0101])
+    codes = encoding.encode((adversarial - x).view(1, 1, 1, 4), adversarial.view(1, 1, 1, 4)).ravel()
+    steps = ((adversarial - x) / encoding.scale).numpy()
+    assert codes.tolist() == [np.floor(steps[0]), np.ceil(steps[1]), 120, np.round(steps[3])]
+    rebuilt = (x + torch.from_numpy(encoding.decode(codes))).clamp(0, 1)
+    assert rebuilt[:2].tolist() == [0.0, 1.0]
+
+
+def test_random_starts_lie_on_the_storage_grid():
+    gen = torch.Generator().manual_seed(0)
+    start = attacks.grid_uniform((4000,), 0.02, gen)
+    codes = start / (0.02 / attacks.GRID_LEVELS)
+    assert torch.allclose(codes, codes.round(), atol=1e-4)
+    assert codes.round().min() == -120 and codes.round().max() == 120 and abs(float(codes.mean())) < 3
+    assert len(torch.unique(codes.round())) == 241  # every grid point is drawn
 
 
 def test_non_linf_perturbations_are_not_quantised():
@@ -184,7 +218,11 @@ def test_quick_profile_scores_from_float_and_quantised_perturbations_agree(tmp_p
         old = attacks.craft(study.model(craft.surrogate.model), test.images, test.labels, attack=attack, eps=cfg.eps,
                             batch_size=cfg.batch_size, device="cpu", image_size=size, seed=craft.lead.settings.seed,
                             progress=False, **dict(craft.params))
-        assert np.abs(stored.view()[:] - old.astype(np.float32)).max() <= craft.encoding.scale / 2 + 2.0**-11 * cfg.eps
+        # the images the targets see: within half a step plus float16's rounding (clipped pixels are coded a whole
+        # step away from the image, to clip to the same value, so the perturbations themselves may differ by more)
+        images_after = attacks.apply_perturbation(test.images, stored.view()[:], "cpu", size)
+        images_before = attacks.apply_perturbation(test.images, old.astype(np.float32), "cpu", size)
+        assert float((images_after - images_before).abs().max()) <= craft.encoding.scale / 2 + 2.0**-11 * cfg.eps
         before = predict(model, test.images, batch_size=256, device="cpu", image_size=size, perturbation=old)
         after = study.scores(Condition(target, craft.surrogate.model, attack, cfg.eps))
         assert np.abs(after - before).max() <= 1e-3

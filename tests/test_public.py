@@ -46,7 +46,7 @@ def test_universal_is_one_tensor_in_the_ball_and_matches_the_hand_step(linear):
     assert u.shape == (1, 4, 4) and float(u.abs().max()) <= 0.1 + 1e-7
     # by hand: features W(x+u)/sqrt(6); loss = sum_i |W u|^2 / 6; d loss / d u = 2 n W^T W u / 6
     gen = torch.Generator().manual_seed(3)
-    u0 = (torch.rand(1, 4, 4, generator=gen) * 2 - 1) * 0.1
+    u0 = torch.randint(-120, 121, (1, 4, 4), generator=gen) * (0.1 / 120)  # a start on the storage grid
     grad = (2 * 5 * w.T @ w @ u0.flatten() / 6).view(1, 4, 4)
     expected = (u0 + 0.03 * grad.sign()).clamp(-0.1, 0.1)
     assert torch.allclose(u, expected, atol=1e-5)
@@ -65,7 +65,7 @@ def test_feature_loss_grows_along_feature_pgd_and_ignores_labels(linear):
     assert float((adv - x).abs().max()) <= 0.1 + 1e-6
     # one step by hand: from the seeded start d0, d1 = clip(d0 + alpha * sign(2 W^T W d0 / 6))
     gen = torch.Generator().manual_seed(0)
-    d0 = torch.empty_like(x).uniform_(-0.1, 0.1, generator=gen)
+    d0 = torch.randint(-120, 121, x.shape, generator=gen).float() * (0.1 / 120)  # on the storage grid
     d0 = (x + d0).clamp(0, 1) - x
     step = torch.stack([(w.T @ w @ d.flatten()).view(1, 4, 4) for d in d0]).sign()
     expected = (x + (d0 + 0.01 * step).clamp(-0.1, 0.1)).clamp(0, 1)
