@@ -27,9 +27,11 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 
 #: The paper's PGD (iterative FGSM): 20 steps of 0.01 on its [-1, 1] scale, no random start, projection every step.
 PAPER_PGD: dict[str, Any] = dict(steps=20, alpha=0.005, random_start=False)
-#: Random starts of L∞ attacks are drawn on the grid of eps/GRID_LEVELS (uniform over its 2·GRID_LEVELS + 1 points, not
-#: the continuous interval): every value an attack then reaches (start + sums of alpha = eps/k steps, ±eps) lies on
-#: the grid that ``medadv.perturbations`` stores in one byte, so the stored perturbation is the crafted one exactly.
+#: L∞ attacks work on the grid x + k·eps/GRID_LEVELS (|k| <= GRID_LEVELS), the one ``medadv.perturbations`` stores in
+#: one byte, so a stored perturbation is the crafted one exactly (scores from the store equal scores while crafting):
+#: random starts are drawn on it (:func:`grid_uniform`), steps alpha = eps/k move along it, and the image range [0, 1]
+#: is enforced at the last grid point inside it (:func:`grid_bounds`), which lies less than eps/GRID_LEVELS from 0 or 1
+#: (eps 0.04: 3.3e-4, a twelfth of an 8-bit grey level). Plain clipping at 0 or 1 would leave −x or 1 − x, off the grid.
 GRID_LEVELS = 120
 
 
@@ -109,14 +111,15 @@ def _input_grad(model: nn.Module, x: Tensor, y: Tensor, loss: LossFn, amp: bool,
 
 def fgsm(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, loss: LossFn | None = None,
          targeted: bool = False, amp: bool = False) -> Tensor:
-    """Fast gradient sign method (Goodfellow et al. 2015): one L∞ step of size eps, clipped to [0, 1].
+    """Fast gradient sign method (Goodfellow et al. 2015): one L∞ step of size eps, clipped to [0, 1] on the storage
+    grid (:func:`grid_bounds`).
 
     x: N×C×H×W in [0, 1]; y: int64 (N,) class indices or float (N, L) multi-hot; returns x_adv of x's shape.
     ``targeted`` moves towards y instead of away from it.
     """
     x = _check(model, x, y, eps)
     grad = _input_grad(model, x, y, loss or default_loss(y), amp)
-    return torch.add(x, grad.sign_(), alpha=-eps if targeted else eps).clamp_(0, 1)
+    return torch.add(x, grad.sign_(), alpha=-eps if targeted else eps).clamp_(*grid_bounds(x, eps))
 
 
 # ---------------------------------------------------------------------------------------------------------- PGD
@@ -149,6 +152,17 @@ def _diversity(x: Tensor, *, prob: float, resize_rate: float, gen: torch.Generat
     return F.pad(rescaled, (left, out_w - rw - left, top, out_h - rh - top), value=0.0)
 
 
+def grid_bounds(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """The lowest and highest values each pixel of x may take under an L∞ attack of ``eps``: x ∓ eps, cut at the last
+    point of the grid x + k·eps/GRID_LEVELS inside [0, 1] (see ``GRID_LEVELS``)."""
+    step = eps / GRID_LEVELS
+    if step <= 0:
+        return x.clone(), x.clone()
+    down = torch.floor(x / step).clamp_(max=GRID_LEVELS)
+    up = torch.floor((1 - x) / step).clamp_(max=GRID_LEVELS)
+    return (x - down * step).clamp_(min=0), (x + up * step).clamp_(max=1)
+
+
 def grid_uniform(shape: Any, eps: float, gen: torch.Generator, device: str | torch.device = "cpu") -> Tensor:
     """A uniform draw from the L∞ ball of ``eps`` on the grid of eps/GRID_LEVELS (see ``GRID_LEVELS``: why a grid)."""
     codes = torch.randint(-GRID_LEVELS, GRID_LEVELS + 1, tuple(shape), generator=gen, device=device)
@@ -173,6 +187,8 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, alpha: float, ste
 
     random_start: start from a uniform point of the L∞ ball (a uniform-radius point of the L2 ball), as torchattacks;
       the L∞ start is drawn on the grid of eps/``GRID_LEVELS`` (:func:`grid_uniform`).
+    L∞ iterates are clipped to [0, 1] at the grid's last point inside it (:func:`grid_bounds`); torchattacks clips at 0
+    and 1 themselves, so the two differ only at pixels within eps of 0 or 1, by less than eps/GRID_LEVELS.
     seed: makes random start and DI reproducible (None draws from torch's global RNG).
     channels_last: feed the model NHWC-strided inputs, the layout oneDNN (CPU) and cuDNN tensor cores (GPU) prefer;
       the values are unchanged, only the memory layout and thus the convolution kernels. Measured on 1 CPU thread
@@ -204,12 +220,12 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, alpha: float, ste
         kernel = gaussian_kernel(ti_kernel).to(x.device).expand(c, 1, ti_kernel, ti_kernel).contiguous()
 
     if norm == "linf":
-        lower, upper = (x - eps).clamp_(min=0), (x + eps).clamp_(max=1)
+        lower, upper = grid_bounds(x, eps)
     x_adv = x
     if random_start:
         gen = torch.Generator(device=x.device).manual_seed(seed)
         if norm == "linf":
-            x_adv = grid_uniform(x.shape, eps, gen, x.device).add_(x).clamp_(0, 1)
+            x_adv = grid_uniform(x.shape, eps, gen, x.device).add_(x).clamp_(lower, upper)
         else:
             d = torch.empty_like(x).normal_(generator=gen)
             r = torch.empty(len(x), *([1] * (x.ndim - 1)), device=x.device).uniform_(0, 1, generator=gen)
@@ -426,10 +442,9 @@ def _targets(labels: np.ndarray, device: str | torch.device) -> Tensor:
 
 def craft_batches(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, *, attack: str, eps: float,
                   batch_size: int, device: str | torch.device, image_size: int | None = None, seed: int = 0,
-                  progress: bool = True, **params: Any) -> Iterator[tuple[int, Tensor, Tensor]]:
+                  progress: bool = True, **params: Any) -> Iterator[tuple[int, Tensor]]:
     """Attack a whole image set batch by batch, yielding (first row, perturbations x_adv − x as a float32 N×C×H×W
-    tensor on ``device``, x_adv itself: where it is 0 or 1 the perturbation was clipped, which the int8 coding of
-    ``medadv.perturbations`` keeps exact): the caller decides what to keep (:func:`craft` keeps all of them in float16; a study's craft
+    tensor on ``device``): the caller decides what to keep (:func:`craft` keeps all of them in float16; a study's craft
     unit quantises each batch and may score targets on it while it is on the device).
 
     Batch b uses seed derived from (seed, b): attacks with randomness (random start, DI) depend on batch_size,
@@ -451,7 +466,7 @@ def craft_batches(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, 
         y = _targets(np.asarray(labels)[index], device)
         extra = {"seed": int(np.random.SeedSequence([seed, b]).generate_state(1)[0])} if takes_seed else {}
         x_adv = run_attack(attack, model, x, y, eps=eps, **extra, **params)
-        yield i, (x_adv - x).float(), x_adv
+        yield i, (x_adv - x).float()
 
 
 def craft(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, *, attack: str, eps: float, batch_size: int,
@@ -464,7 +479,7 @@ def craft(model: nn.Module, images_uint8_nhwc: Any, labels: np.ndarray, *, attac
     301 kB at 3×224×224); a study stores them in one byte per value (``medadv.perturbations``).
     """
     out: np.ndarray | None = None
-    for i, delta, _ in craft_batches(model, images_uint8_nhwc, labels, attack=attack, eps=eps, batch_size=batch_size,
+    for i, delta in craft_batches(model, images_uint8_nhwc, labels, attack=attack, eps=eps, batch_size=batch_size,
                                   device=device, image_size=image_size, seed=seed, progress=progress, **params):
         batch = delta.to(torch.float16).cpu().numpy()
         if out is None:

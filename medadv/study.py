@@ -36,7 +36,7 @@ from medadv.vocab import (ADVERSARIAL, BLACK_BOX, CRAFT, D1, EVALUATE, IMAGENET,
 
 # Bump a stage's version when its code changes what it computes: old store entries are then not reused.
 # craft 2: perturbations stored in one byte per value (int8 on [-eps, eps]) instead of float16.
-# craft 3: random starts on the int8 grid, clipped pixels coded exactly (medadv.perturbations).
+# craft 3: L∞ attacks on the int8 grid (random starts, the clip to [0, 1]): stored = crafted (medadv.attacks.GRID_LEVELS).
 VERSIONS = {TRAIN: "1", CRAFT: "3", EVALUATE: "1"}
 SHUFFLE_VERSION = "1"  # the craft version whose key seeds the shuffled control (CraftUnit.shuffle_seed)
 PREDICT_BATCH = 256  # images per forward pass of an evaluation (a fused craft scores in the same batches)
@@ -405,8 +405,8 @@ class CraftUnit(StoredUnit):
         step = math.lcm(self.batch_size, PREDICT_BATCH)
         stored: np.ndarray | None = None
         chunk: list[np.ndarray] = []
-        for i, delta, adversarial in self._batches(model, test):
-            chunk.append(encoding.encode(delta, adversarial))
+        for i, delta in self._batches(model, test):
+            chunk.append(encoding.encode(delta))
             end = i + len(chunk[-1])
             if end % step and end < n:
                 continue
@@ -429,8 +429,8 @@ class CraftUnit(StoredUnit):
             del stored
         return {key: np.concatenate(parts) for key, parts in scores.items()}
 
-    def _batches(self, model: nn.Module, test: ImageSet) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-        """(first row, perturbations, perturbed images) of the test set batch by batch: the attack on each batch, or, for the universal
+    def _batches(self, model: nn.Module, test: ImageSet) -> Iterator[tuple[int, torch.Tensor]]:
+        """(first row, perturbations) of the test set batch by batch: the attack on each batch, or, for the universal
         perturbation, the one tensor fitted on natural images added to every image (clipped as any other)."""
         lead = self.lead
         if self.attack != UNIVERSAL:
@@ -449,8 +449,7 @@ class CraftUnit(StoredUnit):
                               seed=lead.settings.seed, progress=lead.progress)
         for i in range(0, len(test), self.batch_size):
             x = attacks.images_to_tensor(test.images[i:i + self.batch_size], lead.run_device, lead.data.image_size)
-            adversarial = (x + u).clamp(0, 1)
-            yield i, adversarial - x, adversarial
+            yield i, (x + u).clamp_(*attacks.grid_bounds(x, self.eps)) - x
 
     def stored(self, store: Store) -> Stored:
         """The stored perturbations (crafting them first if the store lacks them)."""
