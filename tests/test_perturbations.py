@@ -199,8 +199,9 @@ def test_an_evaluation_alone_on_a_fused_craft_re_crafts_it(stores):
 # ------------------------------------------------------------------------------------------------ the quick profile
 
 def test_quick_profile_scores_from_float_and_quantised_perturbations_agree(tmp_path):
-    """The same craft on the quick profile's data, scored from its float16 perturbations (the store before #22) and
-    from the int8 ones: scores within 1e-3, AUC within 1e-3."""
+    """The same craft on the quick profile's data, scored from its float32 perturbations (lossless), its float16 ones
+    (the store before #22) and the stored int8 ones: int8 equals float32 (the attacks work on the grid it codes), for
+    the shuffled control too; float16 is within 1e-3."""
     from medadv import metrics
 
     quick = {k: v for k, v in profile_parameters("quick").items() if k in StudyConfig.keys()}
@@ -214,15 +215,17 @@ def test_quick_profile_scores_from_float_and_quantised_perturbations_agree(tmp_p
         stored = craft.stored(study.store)
         channels, size = test.images.shape[-1], cfg.image_size
         assert stored.codes.nbytes / len(test) == channels * size * size  # one byte per value
-        old = attacks.craft(study.model(craft.surrogate.model), test.images, test.labels, attack=attack, eps=cfg.eps,
-                            batch_size=cfg.batch_size, device="cpu", image_size=size, seed=craft.lead.settings.seed,
-                            progress=False, **dict(craft.params))
-        # the images the targets see: within half a step plus float16's rounding (clipped pixels are coded a whole
-        # step away from the image, to clip to the same value, so the perturbations themselves may differ by more)
-        images_after = attacks.apply_perturbation(test.images, stored.view()[:], "cpu", size)
-        images_before = attacks.apply_perturbation(test.images, old.astype(np.float32), "cpu", size)
-        assert float((images_after - images_before).abs().max()) <= craft.encoding.scale / 2 + 2.0**-11 * cfg.eps
-        before = predict(model, test.images, batch_size=256, device="cpu", image_size=size, perturbation=old)
+        exact = np.concatenate([d.numpy() for _, d in attacks.craft_batches(
+            study.model(craft.surrogate.model), test.images, test.labels, attack=attack, eps=cfg.eps,
+            batch_size=cfg.batch_size, device="cpu", image_size=size, seed=craft.lead.settings.seed, progress=False,
+            **dict(craft.params))])
+        assert np.abs(stored.view()[:] - exact).max() <= 1e-7
+        control = attacks.shuffle_perturbation(exact, seed=craft.shuffle_seed)
+        assert np.abs(stored.view(craft.shuffle_seed)[:] - control).max() <= 1e-7
+        lossless = predict(model, test.images, batch_size=256, device="cpu", image_size=size, perturbation=exact)
+        half = predict(model, test.images, batch_size=256, device="cpu", image_size=size,
+                       perturbation=exact.astype(np.float16).astype(np.float32))
         after = study.scores(Condition(target, craft.surrogate.model, attack, cfg.eps))
-        assert np.abs(after - before).max() <= 1e-3
-        assert abs(metrics.auc(test.labels, after) - metrics.auc(test.labels, before)) <= 1e-3
+        assert np.abs(after - lossless).max() <= 1e-6
+        assert np.abs(half - lossless).max() <= 1e-3
+        assert abs(metrics.auc(test.labels, after) - metrics.auc(test.labels, lossless)) <= 1e-6
