@@ -312,7 +312,6 @@ def perturbation_strip(study: Study, surrogate: ModelSpec, attack: str, eps: flo
     """A test image of ``surrogate``'s domain, its adversarial version, and the perturbation and its shuffled control
     amplified to the full grey range (a figure)."""
     from medadv import plots
-
     from medadv.attacks import images_to_tensor
 
     delta, shuffled = (study.delta(surrogate, attack, eps, p)[0].astype(np.float32).transpose(1, 2, 0)
