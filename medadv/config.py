@@ -47,8 +47,8 @@ DOMAIN_KEYS = ("dataset", "data_root", "data_options", "split_files", "image_siz
 #: Settings that every page must run with alike (the data and how models are trained): the runner passes them to
 #: every page whether or not its parameters cell names them, so pages share one store's models.
 STUDY_WIDE_KEYS = ("data_root", "data_options", "split_files", "domain_settings", "val_fraction", "random_init",
-                   "epoch_images", "train_noise", "lr_imagenet", "lr_random", "weight_decay", "patience", "weights_files",
-                   "amp", "compile")
+                   "epoch_images", "train_noise", "lr_imagenet", "lr_random", "batch_size_random", "weight_decay",
+                   "patience", "weights_files", "amp", "compile")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,9 @@ class StudyConfig:
     epochs_imagenet: int = 1
     epochs_random: int = 1
     batch_size: int = 64
+    # the training batch of random-init models (None: batch_size): from random init, optimiser steps are what is short
+    # (fine-tuning starts near a solution); at the same images, half the batch gives twice the steps
+    batch_size_random: int | None = None
     lr_imagenet: float = 1e-3
     lr_random: float = 3e-3
     weight_decay: float = 1e-4
@@ -146,6 +149,10 @@ class StudyConfig:
                      "natural_count", "universal_epochs"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.batch_size_random is not None and (not isinstance(self.batch_size_random, int)
+                                                   or self.batch_size_random < 1):
+            raise ConfigError(f"batch_size_random must be a positive integer or null (random-init models train at "
+                              f"batch_size), got {self.batch_size_random!r}")
         for name in ("epochs_imagenet", "epochs_random"):  # 0 would store an untrained model and judge it
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer (every model is trained at least one epoch), "

@@ -145,6 +145,7 @@ def predict(
         x = to_device_batch(images, index, device, image_size)
         if perturbation is not None:
             x = (x + torch.from_numpy(perturbation[index]).to(device).float()).clamp_(0, 1)
+        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN and cuDNN convolve NHWC faster (1.5-2x, lite0 CPU)
         with autocast(device, dtype):
             logits = model(x).float()
         out.append(torch.as_tensor(scores_from_logits(logits, multilabel=bool(getattr(getattr(model, "info", None), "multilabel", False)))))

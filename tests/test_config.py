@@ -39,6 +39,8 @@ def test_lists_become_tuples():
         ({"pgd_alpha": -0.01}, "pgd_alpha must be a positive number, got -0.01"),
         ({"lr_imagenet": 0}, "lr_imagenet must be a positive number"),
         ({"lr_random": -1e-3}, "lr_random must be a positive number"),
+        ({"batch_size_random": 0}, "batch_size_random must be a positive integer or null"),
+        ({"batch_size_random": 1.5}, "batch_size_random"),
         ({"weight_decay": -1e-4}, "weight_decay must be 0 or more"),
         ({"patience": 0}, "patience must be a positive integer"),
         ({"patience": -2}, "patience must be a positive integer"),

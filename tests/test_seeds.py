@@ -93,3 +93,16 @@ def test_train_noise_reaches_the_training_and_keys_only_when_set(tmp_path):
     assert a.key() != b.key()
     with pytest.raises(Exception, match="train_noise"):
         StudyConfig(train_noise=0.7)
+
+
+def test_batch_size_random_trains_only_random_init_models_at_its_batch(tmp_path):
+    """#23: random init gets its own batch (more steps at the same images); fine-tuning and crafting keep batch_size."""
+    plain = Study(StudyConfig(store=str(tmp_path), image_size=32, n_dev=80, n_test=20, device="cpu", batch_size=32))
+    small = Study(StudyConfig(store=str(tmp_path), image_size=32, n_dev=80, n_test=20, device="cpu", batch_size=32,
+                              batch_size_random=16))
+    pretrained = dataclasses.replace(TARGET, init="imagenet")
+    assert plain.train_unit(TARGET).settings.batch_size == 32
+    assert small.train_unit(TARGET).settings.batch_size == 16
+    assert small.train_unit(pretrained).key() == plain.train_unit(pretrained).key()  # its store entry is reused
+    assert small.craft_unit(TARGET, "pgd", 0.01).batch_size == 32
+    assert small.train_unit(TARGET).key() != plain.train_unit(TARGET).key()
