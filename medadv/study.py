@@ -487,7 +487,7 @@ class EvaluateUnit(StoredUnit):
         """The target's scores on ``images`` (plus ``perturbation``), in batches of ``PREDICT_BATCH``."""
         t = self.target
         scores = predict(model, images, batch_size=PREDICT_BATCH, device=t.run_device, image_size=t.data.image_size,
-                         perturbation=perturbation, amp=t.execution.amp)
+                         perturbation=perturbation, amp=t.execution.amp, channels_last=t.execution.channels_last)
         return scores.astype(np.float32)
 
     def run(self, store: Store) -> Path:

@@ -131,6 +131,15 @@ def test_predict_shapes_and_perturbation():
     assert predict(multi, train_set.images[:3], batch_size=4, device="cpu", image_size=48).shape == (3, 5)
 
 
+
+def test_predict_memory_layout_changes_speed_not_scores():
+    """``channels_last`` (the ``Execution`` switch, which evaluation honours like training) only picks the kernels."""
+    train_set, _ = development_set(SPEC, "d1")
+    model = create_model("tf_efficientnet_lite0", "random", 2, seed=0).eval()
+    nhwc = predict(model, train_set.images[:8], batch_size=4, device="cpu", image_size=32)
+    nchw = predict(model, train_set.images[:8], batch_size=4, device="cpu", image_size=32, channels_last=False)
+    assert np.allclose(nhwc, nchw, atol=1e-5) and not np.allclose(nhwc, nhwc[0])
+
 def test_augment_keeps_values_and_is_seeded():
     x = torch.rand(4, 3, 16, 16)
     a = augment(x, "flips", torch.Generator().manual_seed(0))
