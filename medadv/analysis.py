@@ -329,8 +329,7 @@ def training_choices(cfg: StudyConfig) -> pd.DataFrame:
         ("learning rate, random init", f"{cfg.lr_random:g}", "larger: nothing to keep, everything to learn"),
         ("epochs, ImageNet / random init", f"{cfg.epochs_imagenet} / {cfg.epochs_random}",
          "per profile: random init needs more epochs to leave chance; early stopping picks the epoch"),
-        ("batch size", f"{cfg.batch_size}" if cfg.batch_size_random is None
-         else f"{cfg.batch_size}; random init {cfg.batch_size_random}",
+        ("batch size", cfg.stated_batch_size(),
          "fits the profile's device and image size" + ("" if cfg.batch_size_random is None else
                                                        "; random init: twice the steps at the same images, which it "
                                                        "needs to leave its start (fine-tuning starts near a solution)")),

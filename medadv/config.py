@@ -212,6 +212,18 @@ class StudyConfig:
             return next(iter(values.values()))
         return ", ".join(f"{domain} {value}" for domain, value in values.items())
 
+    def train_batch_size(self, domain: str, init: str) -> int:
+        """The batch a model of ``domain`` trains at: ``batch_size_random`` from random init where set (steps are
+        what random init is short of), else the domain's ``batch_size``."""
+        if init == RANDOM and self.batch_size_random is not None:
+            return self.batch_size_random
+        return self.for_domain(domain).batch_size
+
+    def stated_batch_size(self) -> str:
+        """The training batch as the methods pages state it: "32", or "32; random init 16"."""
+        stated = self.stated("batch_size")
+        return stated if self.batch_size_random is None else f"{stated}; random init {self.batch_size_random}"
+
     @classmethod
     def keys(cls) -> set[str]:
         return {f.name for f in fields(cls)}

@@ -588,8 +588,7 @@ class Study:
         pretrained = model.init == IMAGENET
         settings = TrainSettings(
             epochs=c.epochs_imagenet if pretrained else c.epochs_random,
-            batch_size=c.for_domain(model.domain).batch_size if pretrained or c.batch_size_random is None
-            else c.batch_size_random,
+            batch_size=c.train_batch_size(model.domain, model.init),
             lr=c.lr_imagenet if pretrained else c.lr_random, weight_decay=c.weight_decay, patience=c.patience,
             augment=AUGMENT_BY_DOMAIN.get(model.domain, "flips"), seed=model_seed(c.seed, model),
             init_seed=model_seed(c.seed, model.init_of) if model.init_of else None, epoch_images=c.epoch_images,

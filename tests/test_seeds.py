@@ -106,3 +106,14 @@ def test_batch_size_random_trains_only_random_init_models_at_its_batch(tmp_path)
     assert small.train_unit(pretrained).key() == plain.train_unit(pretrained).key()  # its store entry is reused
     assert small.craft_unit(TARGET, "pgd", 0.01).batch_size == 32
     assert small.train_unit(TARGET).key() != plain.train_unit(TARGET).key()
+    assert (plain.cfg.stated_batch_size(), small.cfg.stated_batch_size()) == ("32", "32; random init 16")
+
+
+def test_batch_size_random_overrides_a_domains_own_batch_for_random_init_only():
+    """One rule for the batch a model trains at, whatever states it (the study, the methods pages)."""
+    cfg = StudyConfig(domains=("ophthalmology", "pathology"), batch_size=32, batch_size_random=16,
+                      domain_settings={"pathology": {"batch_size": 8}})
+    assert cfg.train_batch_size("pathology", "imagenet") == 8
+    assert cfg.train_batch_size("ophthalmology", "imagenet") == 32
+    assert cfg.train_batch_size("pathology", "random") == 16
+    assert cfg.stated_batch_size() == "ophthalmology 32, pathology 8; random init 16"
