@@ -41,9 +41,11 @@ def features(cond: Condition) -> dict[str, Any]:
     }
 
 
-#: A target whose clean AUC's 95% CI reaches below this is near chance: its perc_clean divides by little more than
-#: noise (a target that loses all its signal under attack falls only to 0.5 / 0.6 = 83%), so cells that rest on it
-#: are marked and verdicts that rest on them are unresolved.
+#: A model whose clean AUC's 95% CI reaches below this is near chance. A target near chance: its perc_clean divides by
+#: little more than noise (a target that loses all its signal under attack falls only to 0.5 / 0.6 = 83%). A surrogate
+#: near chance (a training that did not leave its start): its gradients carry no task, so what its perturbations fail
+#: to do says nothing of the factor studied. Cells that rest on either are marked, verdicts that rest on them
+#: unresolved.
 NEAR_CHANCE_AUC = 0.6
 
 
@@ -51,7 +53,8 @@ NEAR_CHANCE_AUC = 0.6
 MARKS = {
     "∘": "the adversarial perturbation does not beat its shuffled control (paired 95% CI of the difference includes 0 "
          "or lies above it): no transfer beyond noise of the same size",
-    "†": f"a target of the cell is near chance (clean AUC CI reaches below {NEAR_CHANCE_AUC})",
+    "†": f"a target or surrogate of the cell is near chance (clean AUC CI reaches below "
+         f"{NEAR_CHANCE_AUC})",
 }
 
 
@@ -65,9 +68,15 @@ def shuffled_twins(conditions: Sequence[Condition]) -> list[Condition]:
     return [replace(c, perturbation=SHUFFLED) for c in conditions]
 
 
-def near_chance(study: Study, targets: Iterable[ModelSpec]) -> bool:
-    """Whether any of ``targets`` is near chance (``NEAR_CHANCE_AUC``)."""
-    return any(study.clean_auc(t)["ci_low"] < NEAR_CHANCE_AUC for t in dict.fromkeys(targets))
+def near_chance(study: Study, models: Iterable[ModelSpec]) -> bool:
+    """Whether any of ``models`` is near chance (``NEAR_CHANCE_AUC``) on its domain's test set."""
+    return any(study.clean_auc(m)["ci_low"] < NEAR_CHANCE_AUC for m in dict.fromkeys(models))
+
+
+def cell_models(conditions: Iterable[Condition]) -> list[ModelSpec]:
+    """The trained models conditions rest on: their targets and their surrogates' members (a public checkpoint has
+    none)."""
+    return list(dict.fromkeys(m for c in conditions for m in (c.target, *c.surrogate.members)))
 
 
 def versus_control(study: Study, conditions: Sequence[Condition]) -> dict[str, Any]:
@@ -84,7 +93,8 @@ def summary(study: Study, conditions: Sequence[Condition], by: Sequence[str],
     ``by`` names columns of ``columns(condition)`` (default: ``features``).
 
     Adversarial groups also get their paired difference to the shuffled control (``versus_control``) and whether a
-    target is near chance (``near_chance``), from which ``mark`` (see ``MARKS``) says whether the cell can be read."""
+    target or surrogate is near chance (``near_chance``), from which ``mark`` (see ``MARKS``) says whether the cell
+    can be read."""
     frame = pd.DataFrame([{**columns(c), "_i": i} for i, c in enumerate(conditions)])
     rows = []
     for keys, group in frame.groupby(list(by), sort=False):
@@ -94,7 +104,7 @@ def summary(study: Study, conditions: Sequence[Condition], by: Sequence[str],
                "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_pairs": len(group)}
         if all(c.perturbation == ADVERSARIAL for c in chosen):
             row.update(versus_control(study, chosen))
-            row["near_chance"] = near_chance(study, (c.target for c in chosen))
+            row["near_chance"] = near_chance(study, cell_models(chosen))
             row["mark"] = ("" if row["beats_control"] else "∘") + ("†" if row["near_chance"] else "")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -122,7 +132,7 @@ def control_tally(cells: pd.DataFrame) -> dict[str, Any]:
     below, beats = int((adv.control_diff < 0).sum()), int(adv.beats_control.sum())
     return {"cells": n, "below": below, "beats": beats, "near_chance": int(adv.near_chance.sum()),
             "text": f"{below} of {n} black-box cells below their shuffled control, {beats} beyond noise"
-                    f"{'; ' + str(int(adv.near_chance.sum())) + ' rest on a target near chance' if adv.near_chance.any() else ''}"}
+                    f"{'; ' + str(int(adv.near_chance.sum())) + ' rest on a model near chance' if adv.near_chance.any() else ''}"}
 
 
 def perceptibility_rows(study: Study, conditions: Sequence[Condition]) -> pd.DataFrame:
@@ -215,11 +225,12 @@ def verdict(effect: dict[str, Any], *, expected_sign: int) -> str:
 
 def unreadable(study: Study, pairs: Sequence[tuple[Sequence[Condition], Sequence[Condition]]],
                labels: Sequence[str] = ()) -> str:
-    """Why a comparison of the groups in ``pairs`` cannot be read, or "": a target near chance, or a pair (a, b) where
-    neither side's adversarial perturbations beat their shuffled control (nothing transfers: nothing to compare).
+    """Why a comparison of the groups in ``pairs`` cannot be read, or "": a target or surrogate near chance, or a
+    pair (a, b) where neither side's adversarial perturbations beat their shuffled control (nothing transfers: nothing
+    to compare).
     ``labels`` name the pairs in the reason."""
-    if near_chance(study, (c.target for a, b in pairs for c in (*a, *b))):
-        return f"a target is near chance (clean AUC CI below {NEAR_CHANCE_AUC})"
+    if near_chance(study, cell_models(c for a, b in pairs for c in (*a, *b))):
+        return f"a target or surrogate is near chance (clean AUC CI below {NEAR_CHANCE_AUC})"
     for i, (a, b) in enumerate(pairs):
         if not (versus_control(study, a)["beats_control"] or versus_control(study, b)["beats_control"]):
             where = f" ({labels[i]})" if i < len(labels) else ""
@@ -237,7 +248,8 @@ def contrast(study: Study, a: Sequence[Condition], b: Sequence[Condition], *, ex
     columns (difference, ci_low, ci_high, verdict, note) every factor table of the book shares.
 
     A contrast rests on transfer: where neither side's adversarial perturbations beat their shuffled control, or a
-    target is near chance, there is nothing to compare and the verdict is "unresolved", with the reason in ``note``."""
+    target or surrogate is near chance, there is nothing to compare and the verdict is "unresolved", with the reason
+    in ``note``."""
     return _reading(study.perc_clean_difference(a, b), unreadable(study, [(a, b)]), expected_sign)
 
 
@@ -246,8 +258,8 @@ def interaction(study: Study, first: tuple[Sequence[Condition], Sequence[Conditi
                 labels: Sequence[str] = ("first", "second")) -> dict[str, Any]:
     """A difference of differences, (mean a₁ − mean b₁) − (mean a₂ − mean b₂) of perc_clean, all four groups on the
     same test resamples (paired bootstrap), with ``contrast``'s columns. Unresolved where either difference has no
-    side that transfers beyond its control, or a target is near chance: an effect that cannot show on one side
-    cannot be amplified there."""
+    side that transfers beyond its control, or a target or surrogate is near chance: an effect that cannot show on
+    one side cannot be amplified there."""
     (a1, b1), (a2, b2) = first, second
     effect = study.perc_clean_contrast([a1, b1, a2, b2], [1.0, -1.0, -1.0, 1.0])
     return _reading(effect, unreadable(study, [first, second], labels), expected_sign)
@@ -679,7 +691,8 @@ _PER_DOMAIN = {"a": _claim_a, "c": _claim_c, "d": _claim_d, "e": _claim_e}
 def claim_rows(study: Study, claim_id: str) -> pd.DataFrame:
     """One claim's verdicts on this build (``CLAIM_COLUMNS``): per domain (and part), from its page's conditions
     under the verdict attack (PGD), through ``contrast`` / ``paper.interaction`` (unresolved, with the reason,
-    where cells do not transfer beyond their control or a target is near chance); claim b from ``gain_vs_transfer``."""
+    where cells do not transfer beyond their control or a target or surrogate is near chance); claim b from
+    ``gain_vs_transfer``."""
     attack = verdict_attack(study.cfg)
     if claim_id == "b":
         if not {IMAGENET, RANDOM} <= set(study.cfg.inits):

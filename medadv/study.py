@@ -632,7 +632,9 @@ class Study:
             for unit in (self.train_unit(model), self.evaluate_unit(model)):
                 out.setdefault(unit.key(), unit)
         for cond in conditions:
-            for unit in (self.train_unit(cond.target), *(self.train_unit(s) for s in cond.surrogate.members),
+            members = cond.surrogate.members  # evaluated clean too: a surrogate near chance marks its cells
+            for unit in (self.train_unit(cond.target), *(self.train_unit(s) for s in members),
+                         *(self.evaluate_unit(s) for s in members),
                          self.craft_unit(cond.surrogate, cond.attack, cond.eps), self.evaluate_unit(cond.target),
                          self.evaluate_unit(cond.target, cond)):
                 out.setdefault(unit.key(), unit)

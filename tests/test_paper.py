@@ -68,8 +68,8 @@ def test_working_eps_follows_the_criterion():
 class _Stub:
     """A study whose perc_clean differences and clean AUCs are given: to test how verdicts read them."""
 
-    def __init__(self, effects: dict, auc_low: float = 0.8) -> None:
-        self.effects, self.auc_low = effects, auc_low
+    def __init__(self, effects: dict, auc_low: float = 0.8, chance: tuple = ()) -> None:
+        self.effects, self.auc_low, self.chance = effects, auc_low, chance  # chance: models at AUC 0.5
 
     def perc_clean_difference(self, a, b):
         key = ("adv-vs-ctrl", a[0].surrogate.data) if b[0].perturbation == "shuffled" else "a-vs-b"
@@ -77,7 +77,8 @@ class _Stub:
         return {"value": (low + high) / 2, "ci_low": low, "ci_high": high}
 
     def clean_auc(self, target):
-        return {"value": self.auc_low + 0.05, "ci_low": self.auc_low, "ci_high": self.auc_low + 0.1}
+        low = 0.45 if target in self.chance else self.auc_low
+        return {"value": low + 0.05, "ci_low": low, "ci_high": low + 0.1}
 
 
 def test_a_contrast_without_transfer_or_on_a_target_near_chance_is_unresolved():
@@ -91,6 +92,20 @@ def test_a_contrast_without_transfer_or_on_a_target_near_chance_is_unresolved():
     assert got["verdict"] == "unresolved" and "shuffled control" in got["note"]
     got = analysis.contrast(_Stub(clear, auc_low=0.52), a, b, expected_sign=+1)
     assert got["verdict"] == "unresolved" and "near chance" in got["note"]
+
+
+def test_a_contrast_resting_on_a_surrogate_near_chance_is_unresolved_and_its_cell_marked():
+    """A surrogate whose training never left its start (clean AUC at chance) makes its side "not transfer" for no
+    reason the factor explains: seen in a default build, where one random-init lite1 on d2 stayed at AUC 0.5."""
+    t, dead = ModelSpec("pathology", "a1", "random"), ModelSpec("pathology", "a1", "random", "d2")
+    a = [Condition(t, dead, "pgd", 0.03)]
+    b = [Condition(t, ModelSpec("pathology", "a1", "random", "d1", 2), "pgd", 0.03)]
+    clear = {"a-vs-b": (2.0, 6.0), ("adv-vs-ctrl", "d1"): (-20.0, -10.0), ("adv-vs-ctrl", "d2"): (-3.0, 1.0)}
+    got = analysis.contrast(_Stub(clear, chance=(dead,)), a, b, expected_sign=+1)
+    assert got["verdict"] == "unresolved" and "surrogate is near chance" in got["note"]
+    assert analysis.near_chance(_Stub(clear, chance=(dead,)), analysis.cell_models(a))
+    assert not analysis.near_chance(_Stub(clear, chance=(dead,)), analysis.cell_models(b))
+    assert analysis.cell_models(a + b) == [t, dead, b[0].surrogate]
 
 
 
