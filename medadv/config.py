@@ -47,7 +47,7 @@ DOMAIN_KEYS = ("dataset", "data_root", "data_options", "split_files", "image_siz
 #: Settings that every page must run with alike (the data and how models are trained): the runner passes them to
 #: every page whether or not its parameters cell names them, so pages share one store's models.
 STUDY_WIDE_KEYS = ("data_root", "data_options", "split_files", "domain_settings", "val_fraction", "random_init",
-                   "epoch_images", "train_noise", "lr_imagenet", "lr_random", "batch_size_random", "weight_decay",
+                   "epoch_images", "train_noise", "warmup", "lr_imagenet", "lr_random", "batch_size_random", "weight_decay",
                    "patience", "weights_files", "amp", "compile")
 
 
@@ -85,6 +85,10 @@ class StudyConfig:
     weight_decay: float = 1e-4
     patience: int = 3
     train_noise: float = 0.0  # std of Gaussian noise added to training images, on [0, 1] (0: none, as the paper)
+    # the first fraction of a training's steps raises the learning rate linearly from 1% to its value (then cosine):
+    # from random init a full learning rate on the first steps can throw a model to a constant output it never
+    # leaves (measured: book/sweeps.yaml); 0: cosine from the first step
+    warmup: float = 0.0
     epoch_images: int | None = None  # images per epoch at least: smaller sets repeat theirs (as many steps as d1)
     copies: int = 2  # independently trained copies per configuration (copy 2 is the "same everything" surrogate)
     # the shared-initialisation control: random-init surrogates of the target's architecture start from the target's
@@ -143,6 +147,9 @@ class StudyConfig:
         if not 0.0 <= self.train_noise < 0.5:
             raise ConfigError(f"train_noise is a standard deviation on the [0, 1] image scale, from 0 (none) to below "
                               f"0.5, got {self.train_noise!r}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ConfigError(f"warmup is the fraction of a training's steps that raise the learning rate, from 0 (none) "
+                              f"to below 1, got {self.warmup!r}")
         if self.epoch_images is not None and self.epoch_images < 1:
             raise ConfigError(f"epoch_images must be a positive integer or null (one pass per epoch), got {self.epoch_images}")
         for name in ("image_size", "n_dev", "n_test", "batch_size", "n_boot", "pgd_steps", "copies", "patience",

@@ -204,8 +204,9 @@ class TrainUnit(StoredUnit):
 
     def spec(self) -> dict[str, Any]:
         settings = asdict(self.settings)
-        if not settings["noise"]:  # no noise augmentation: the keys from before the setting
-            del settings["noise"]
+        for name in ("noise", "warmup"):
+            if not settings[name]:  # off: the keys from before the setting
+                del settings[name]
         spec = {"model": asdict(self.model), "data": self.data.identity(), "settings": settings,
                 "weights_file": self.weights_file}
         if self.model.init == RANDOM and self.random_init != "timm":  # timm's: the keys from before the setting
@@ -592,7 +593,7 @@ class Study:
             lr=c.lr_imagenet if pretrained else c.lr_random, weight_decay=c.weight_decay, patience=c.patience,
             augment=AUGMENT_BY_DOMAIN.get(model.domain, "flips"), seed=model_seed(c.seed, model),
             init_seed=model_seed(c.seed, model.init_of) if model.init_of else None, epoch_images=c.epoch_images,
-            noise=c.train_noise,
+            noise=c.train_noise, warmup=c.warmup,
         )
         return TrainUnit(model, self.data_spec(model.domain), settings, c.weights_files.get(model.arch) if pretrained
                          else None, c.device, self.data_root(model.domain), c.progress,

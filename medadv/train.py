@@ -42,6 +42,9 @@ class TrainSettings:
     # real images carry acquisition noise of varying level, and a model that has learned to ignore it leans on larger
     # structures (0: none, the paper's models)
     noise: float = 0.0
+    # fraction of the training's steps over which the learning rate rises linearly from 1% of ``lr``, before the
+    # cosine decay (0: cosine from the first step)
+    warmup: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,16 @@ def to_device_batch(images: Any, index: np.ndarray, device: torch.device, image_
     rows, inverse = np.unique(index, return_inverse=True)
     x = images_to_tensor(images[rows], device, image_size)
     return x if len(rows) == len(index) else x[torch.from_numpy(inverse).to(x.device)]
+
+
+def lr_schedule(optimizer: torch.optim.Optimizer, steps: int, warmup: float) -> torch.optim.lr_scheduler.LRScheduler:
+    """Cosine decay over ``steps``, after a linear rise from 1% over their first ``warmup`` fraction (where > 0)."""
+    rise = int(round(warmup * steps))
+    if rise < 1 or rise >= steps:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+    return torch.optim.lr_scheduler.SequentialLR(
+        optimizer, [torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=rise),
+                    torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps - rise)], milestones=[rise])
 
 
 def epoch_length(n: float, epoch_images: int | None) -> float:
@@ -225,7 +238,7 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     epoch_len = int(epoch_length(len(train_set), settings.epoch_images))
     steps_per_epoch = math.ceil(epoch_len / settings.batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, settings.epochs * steps_per_epoch))
+    scheduler = lr_schedule(optimizer, settings.epochs * steps_per_epoch, settings.warmup)
     scaler = grad_scaler(device, dtype)
     criterion = loss_function(train_set, device)
     y_all = label_tensor(train_set.labels, device)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from medadv import paper
-from medadv.config import StudyConfig
+from medadv.config import ConfigError, StudyConfig
 from medadv.study import ModelSpec, Study, model_seed
 
 
@@ -117,3 +117,15 @@ def test_batch_size_random_overrides_a_domains_own_batch_for_random_init_only():
     assert cfg.train_batch_size("ophthalmology", "imagenet") == 32
     assert cfg.train_batch_size("pathology", "random") == 16
     assert cfg.stated_batch_size() == "ophthalmology 32, pathology 8; random init 16"
+
+
+def test_warmup_is_in_a_trainings_key_only_where_it_is_on(tmp_path):
+    """Stores of trainings from before the setting stay valid; a warm-up is another training."""
+    plain = Study(StudyConfig(store=str(tmp_path), domains=("pathology",), archs=("resnet10t",)))
+    warm = Study(StudyConfig(store=str(tmp_path), domains=("pathology",), archs=("resnet10t",), warmup=0.1))
+    assert "warmup" not in plain.train_unit(TARGET).spec()["settings"]
+    assert warm.train_unit(TARGET).spec()["settings"]["warmup"] == 0.1
+    assert warm.train_unit(TARGET).key() != plain.train_unit(TARGET).key()
+    with pytest.raises(ConfigError, match="warmup"):
+        StudyConfig(warmup=1.0)
+

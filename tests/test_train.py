@@ -7,16 +7,17 @@ import torch
 
 from medadv.data import DataSpec, development_set
 from medadv.models import create_model
-from medadv.train import Execution, TrainSettings, augment, predict, train
+from medadv.train import Execution, TrainSettings, augment, lr_schedule, predict, train
 
 SPEC = DataSpec("synthetic", "pathology", 32, n_dev=120, n_test=40, val_fraction=0.25, seed=0)
 EVERY_EPOCH = Execution(checkpoint_every_s=0)
 
 
-def _fit(seed: int, epochs: int = 2, checkpoint=None, arch: str = "resnet10t", execution: Execution = Execution()):
+def _fit(seed: int, epochs: int = 2, checkpoint=None, arch: str = "resnet10t", execution: Execution = Execution(),
+         warmup: float = 0.0):
     train_set, val_set = development_set(SPEC, "d1")
     model = create_model(arch, "random", 2, seed=seed)
-    settings = TrainSettings(epochs=epochs, batch_size=32, lr=3e-3, seed=seed, patience=5)
+    settings = TrainSettings(epochs=epochs, batch_size=32, lr=3e-3, seed=seed, patience=5, warmup=warmup)
     history = train(model, train_set, val_set, settings, checkpoint=checkpoint, progress=False, execution=execution)
     return model, history
 
@@ -35,10 +36,11 @@ def test_same_seed_same_weights_other_seed_differs():
     assert all(0 <= row["val_auc"] <= 1 and row["loss"] > 0 for row in history_a)
 
 
-def test_resume_after_interruption_equals_uninterrupted(tmp_path):
-    full, history_full = _fit(seed=3, epochs=3)
+@pytest.mark.parametrize("warmup", [0.0, 0.4], ids=["cosine", "warm-up"])
+def test_resume_after_interruption_equals_uninterrupted(tmp_path, warmup):
+    full, history_full = _fit(seed=3, epochs=3, warmup=warmup)
     checkpoint = tmp_path / "last.pt"
-    _fit(seed=3, epochs=3, checkpoint=checkpoint, execution=EVERY_EPOCH)  # leaves the state after the last epoch
+    _fit(seed=3, epochs=3, checkpoint=checkpoint, execution=EVERY_EPOCH, warmup=warmup)  # the state after the last
     state = torch.load(checkpoint, weights_only=True)
     assert state["history"].shape[0] == 3
     assert ("best_model" in state) == (state["stale"] > 0)  # a second copy of the weights only when it differs
@@ -62,11 +64,11 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     train_module.predict = predict_then_stop
     try:
         with pytest.raises(Stop):
-            _fit(seed=3, epochs=3, checkpoint=checkpoint, execution=EVERY_EPOCH)
+            _fit(seed=3, epochs=3, checkpoint=checkpoint, execution=EVERY_EPOCH, warmup=warmup)
     finally:
         train_module.predict = original
     assert torch.load(checkpoint, weights_only=True)["history"].shape[0] == 1
-    resumed, history_resumed = _fit(seed=3, epochs=3, checkpoint=checkpoint, execution=EVERY_EPOCH)
+    resumed, history_resumed = _fit(seed=3, epochs=3, checkpoint=checkpoint, execution=EVERY_EPOCH, warmup=warmup)
     assert history_resumed == history_full
     assert torch.equal(_weights(resumed), _weights(full))
 
@@ -182,3 +184,22 @@ def test_a_small_set_repeats_its_images_to_fill_an_epoch():
     batch = to_device_batch(images, np.array([1, 1, 3]), torch.device("cpu"), 4)  # a repeat at a pass boundary
     assert batch.shape == (3, 1, 4, 4) and torch.equal(batch[0], batch[1])
     assert torch.equal(batch[2], torch.from_numpy(images[3]).permute(2, 0, 1).float() / 255)
+
+
+def _rates(steps: int, warmup: float, lr: float = 0.01) -> np.ndarray:
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    schedule, rates = lr_schedule(optimizer, steps, warmup), []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    return np.array(rates)
+
+
+def test_warmup_rises_linearly_from_a_hundredth_then_decays_as_the_cosine():
+    plain, warm = _rates(100, 0.0), _rates(100, 0.1)
+    assert plain[0] == pytest.approx(0.01) and np.all(np.diff(plain) <= 0) and plain[-1] < 1e-4
+    assert warm[0] == pytest.approx(1e-4) and np.all(np.diff(warm[:11]) > 0) and warm[10] == pytest.approx(0.01)
+    assert np.allclose(warm[10:], _rates(90, 0.0))  # after the rise: the cosine over the remaining steps
+    assert np.allclose(_rates(100, 0.001), plain)  # under one step of rise: none
+
