@@ -334,8 +334,7 @@ def training_choices(cfg: StudyConfig) -> pd.DataFrame:
     rows = [
         ("optimiser", "AdamW", "a common default for fine-tuning and for training from scratch alike; weight decay "
                                "decoupled from the adaptive step"),
-        ("learning-rate schedule", "cosine decay over all steps" if not cfg.warmup else
-         f"linear warm-up from 1% over the first {cfg.warmup:.0%} of steps, then cosine decay",
+        ("learning-rate schedule", cfg.stated_schedule(),
          "no schedule to tune per profile; the last epochs take small steps" + ("" if not cfg.warmup else
                                                                               "; the warm-up keeps a random start's "
                                                                               "first full-rate steps from throwing "

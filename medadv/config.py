@@ -231,6 +231,12 @@ class StudyConfig:
         stated = self.stated("batch_size")
         return stated if self.batch_size_random is None else f"{stated}; random init {self.batch_size_random}"
 
+    def stated_schedule(self) -> str:
+        """The learning-rate schedule as the methods pages state it (``medadv.train.lr_schedule`` runs it)."""
+        if not self.warmup:
+            return "cosine decay over all steps"
+        return f"linear warm-up from 1% over the first {self.warmup:.0%} of steps, then cosine decay"
+
     @classmethod
     def keys(cls) -> set[str]:
         return {f.name for f in fields(cls)}
