@@ -174,6 +174,19 @@ def executed_path(source: Path) -> Path:
     return executed_dir() / source.relative_to(book_root(source.parent)).with_suffix(".ipynb")
 
 
+def _executed_stamp(source: Path, output: Path) -> str | None:
+    """The stamp of the page's last successful execution at ``output`` (None: never executed, or no results)."""
+    if not (output.is_file() and (results_dir() / f"{source.stem}.csv").is_file()):
+        return None
+    return json.loads(output.read_text()).get("metadata", {}).get("medadv", {}).get("stamp")
+
+
+def is_current(source: Path, profile: str, overrides: dict[str, Any] | None = None) -> bool:
+    """Whether ``run_notebook`` would skip the page: executed with these parameters and this library already."""
+    params, _ = _validated_parameters(source, profile, overrides or {})
+    return _executed_stamp(source, executed_path(source)) == stamp(source, params, profile)
+
+
 def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, Any] | None = None,
                  output: Path | None = None, force: bool = False, log_output: bool = False) -> RunResult:
     """Execute one page with papermill; write the executed notebook and ``_build/results/<stem>.csv`` on success."""
@@ -184,10 +197,8 @@ def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, A
     logging.getLogger("papermill").addFilter(_study_wide_is_known)
     output = output or executed_path(source)
     page_stamp = stamp(source, params, profile)
-    if not force and output.is_file() and (results_dir() / f"{source.stem}.csv").is_file():
-        existing = json.loads(output.read_text()).get("metadata", {}).get("medadv", {})
-        if existing.get("stamp") == page_stamp:
-            return RunResult(source.stem, output, True, 0.0)
+    if not force and _executed_stamp(source, output) == page_stamp:
+        return RunResult(source.stem, output, True, 0.0)
     _preflight(params, cfg)  # only a page that executes needs the device and the store
     start, started = time.perf_counter(), time.time()
     output.parent.mkdir(parents=True, exist_ok=True)

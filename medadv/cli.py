@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-output", action="store_true", help="stream the notebook's output (progress bars)")
     book_root_help = "the book's folder, the one with _toc.yml (default: found from the current folder upwards)"
     run.add_argument("--root", metavar="DIR", help=book_root_help)
+    workers_help = ("units computed at once before the pages run, each in its own process (default: one per "
+                    "cpu_threads cores where the profile fixes cpu_threads and runs on the CPU, else 1)")
+    run.add_argument("-w", "--workers", type=int, metavar="N", help=workers_help)
 
     book = sub.add_parser("book", help="execute the book's notebooks and build the HTML book")
     book.add_argument("--profile", default="default", help="params/<profile>.yaml (default: default)")
@@ -88,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                       help="pages executed at once (default: one per 4 CPU cores; 1 on small machines)")
     book.add_argument("--root", metavar="DIR", help=book_root_help)
+    book.add_argument("-w", "--workers", type=int, metavar="N", help=workers_help)
     for p in (book, grid := sub.add_parser("grid", help="compute every unit the book's pages need, without pages")):
         p.add_argument("--executor", choices=["local", "slurm"], default="local" if p is book else None,
                        help="where units run: in this process or as Slurm job arrays" +
@@ -100,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                       help="override a parameter in every page that declares it")
     grid.add_argument("--root", metavar="DIR", help=book_root_help)
+    grid.add_argument("-w", "--workers", type=int, metavar="N", help=workers_help + "; with --executor local")
     grid.add_argument("--dry-run", action="store_true",
                       help="plan only: units per stage and domain, estimated GPU hours, store size and longest unit "
                            "(the paper profile: its three domains at the authors' sizes); reads no data, runs nothing")
@@ -130,11 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from medadv.book import resolve_notebook, run_notebook
+    from medadv.book import is_current, resolve_notebook, run_notebook
     from medadv.config import parse_overrides
 
     source = resolve_notebook(args.notebook)
-    result = run_notebook(source, profile=args.profile, overrides=parse_overrides(args.param), output=args.output,
+    overrides = parse_overrides(args.param)
+    if args.force or not is_current(source, args.profile, overrides):
+        _compute_units([source], args.profile, overrides, "local", [], args.workers)
+    result = run_notebook(source, profile=args.profile, overrides=overrides, output=args.output,
                           force=args.force, log_output=args.log_output)
     state = "unchanged, skipped" if result.skipped else f"executed in {result.seconds:.0f} s"
     print(f"{result.name}: {state} -> {result.output}")
@@ -144,15 +152,17 @@ def _run(args: argparse.Namespace) -> int:
 def _book(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from medadv.book import build_html, default_jobs, run_pages
+    from medadv.book import build_html, default_jobs, is_current, run_pages
     from medadv.config import parse_overrides
 
     overrides = parse_overrides(args.param)
     pages = _pages(args.only)
     jobs = default_jobs() if args.jobs is None else args.jobs
     start = time.perf_counter()
-    if args.executor != "local" or args.slurm:
-        _compute_units(pages, args.profile, overrides, args.executor, args.slurm)
+    # the units of the pages that will execute first, several at once (--workers) or on Slurm; the pages then read
+    # them from the store
+    stale = [page for page in pages if args.force or not is_current(page, args.profile, overrides)]
+    _compute_units(stale, args.profile, overrides, args.executor, args.slurm, args.workers)
     bar = tqdm(total=len(pages), desc=f"book ({args.profile}, {jobs} at a time)", unit="page")
     for result in run_pages(pages, profile=args.profile, overrides=overrides, jobs=jobs, force=args.force,
                             log_output=args.log_output):
@@ -166,19 +176,27 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: str, slurm: list[str]) -> bool:
-    """Plan every unit of the pages and run them stage by stage; True when none failed."""
-    from medadv.book import plan_units
-    from medadv.config import parse_overrides
-    from medadv.grid import run_units
+def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: str, slurm: list[str],
+                   workers: int | None = None) -> bool:
+    """Plan every unit of the pages and run them stage by stage; True when none failed. ``workers`` (local runs):
+    units at once, by default ``default_workers`` of the pages' ``cpu_threads`` and device."""
+    from medadv.book import declared_parameters, page_config, plan_units
+    from medadv.config import parameter_names, parse_overrides
+    from medadv.grid import default_workers, run_units
     from medadv.slurm import SlurmOptions
     from medadv.store import Store
     from medadv.study import fuse
 
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {workers})")
     options = SlurmOptions.from_params(parse_overrides(slurm)) if executor == "slurm" else None
+    if workers is None and pages:  # cpu_threads and device are study-wide: every page runs with the same
+        declared = parameter_names(declared_parameters(pages[0]))
+        cfg = page_config(pages[0], profile, {k: v for k, v in overrides.items() if k in declared})
+        workers = default_workers(cfg.cpu_threads, cfg.device)
     ok = True
     for root, units in plan_units(pages, profile, overrides, here=executor == "local").items():
-        report = run_units(fuse(units), Store(root), executor=executor, slurm=options)
+        report = run_units(fuse(units), Store(root), executor=executor, slurm=options, workers=workers or 1)
         print(report.summary())
         ok = ok and report.ok
     return ok
@@ -202,7 +220,8 @@ def _grid(args: argparse.Namespace) -> int:
         return 0
     if args.executor is None:
         raise ConfigError("medadv grid needs --executor local|slurm (or --dry-run to plan only)")
-    return 0 if _compute_units(pages, args.profile, parse_overrides(args.param), args.executor, args.slurm) else 1
+    return 0 if _compute_units(pages, args.profile, parse_overrides(args.param), args.executor, args.slurm,
+                               args.workers) else 1
 
 
 def _store(args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ DOMAIN_KEYS = ("dataset", "data_root", "data_options", "split_files", "image_siz
 #: every page whether or not its parameters cell names them, so pages share one store's models.
 STUDY_WIDE_KEYS = ("data_root", "data_options", "split_files", "domain_settings", "val_fraction", "random_init",
                    "epoch_images", "train_noise", "warmup", "lr_imagenet", "lr_random", "batch_size_random", "weight_decay",
-                   "patience", "weights_files", "amp", "compile")
+                   "patience", "weights_files", "amp", "compile", "cpu_threads")
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,9 @@ class StudyConfig:
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA; how units run, like device: not part of store keys
     compile: bool = False  # torch.compile each training (worth it for long GPU trainings only)
+    # torch CPU threads every unit computes with (None: torch's default, all cores). Fixed, CPU results do not depend
+    # on the core count, and ``medadv book``/``grid`` run cores // cpu_threads units at once (``medadv.grid``)
+    cpu_threads: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -156,6 +159,10 @@ class StudyConfig:
                      "natural_count", "universal_epochs"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.cpu_threads is not None and (not isinstance(self.cpu_threads, int) or isinstance(self.cpu_threads, bool)
+                                             or self.cpu_threads < 1):
+            raise ConfigError(f"cpu_threads must be a positive integer or null (torch's default: every core), got "
+                              f"{self.cpu_threads!r}")
         if self.batch_size_random is not None and (not isinstance(self.batch_size_random, int)
                                                    or self.batch_size_random < 1):
             raise ConfigError(f"batch_size_random must be a positive integer or null (random-init models train at "

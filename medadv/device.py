@@ -14,6 +14,7 @@ trained model records them in its ``history.json``.
 from __future__ import annotations
 
 import contextlib
+from typing import Iterator
 
 import torch
 
@@ -44,3 +45,24 @@ def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextli
 def grad_scaler(device: torch.device | str, dtype: torch.dtype | None) -> torch.amp.GradScaler:
     """A loss scaler that is active only for float16, the one autocast dtype whose gradients can underflow."""
     return torch.amp.GradScaler(torch.device(device).type, enabled=dtype == torch.float16)
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads (None: leave torch's setting), then restore the old count.
+
+    Why: a float sum over several threads is split by thread, so a CPU result depends on the thread count in its last
+    bits, and a training at a large learning rate grows that into a different model. A unit that fixes its thread
+    count computes the same numbers on a laptop and on a 32-core node, in this process or in a worker of a pool.
+    """
+    if threads is None:
+        yield
+        return
+    if int(threads) != threads or threads < 1:
+        raise ValueError(f"cpu_threads must be an integer >= 1 or None (got {threads!r})")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

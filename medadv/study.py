@@ -11,6 +11,7 @@ nothing here plots.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -29,7 +30,7 @@ from medadv.data import DataSpec, ImageSet, data_spec, development_set, test_set
 from medadv.models import Classifier, ModelInfo, create_model
 from medadv.perturbations import CODES, Encoding, Perturbations, Stored, write_meta
 from medadv.store import Store, spec_key
-from medadv.device import resolve_device
+from medadv.device import cpu_threads, resolve_device
 from medadv.train import AUGMENT_BY_DOMAIN, Execution, TrainSettings, predict, train
 from medadv.vocab import (ADVERSARIAL, BLACK_BOX, CRAFT, D1, EVALUATE, IMAGENET, NATURAL, PERTURBATIONS, RANDOM,
                           SHUFFLED, STAGES, TEST_IMAGES, TRAIN, UNIVERSAL, WHITE_BOX)
@@ -67,6 +68,10 @@ class StoredUnit:
 
     def _get_or_compute(self, store: Store, compute: Callable[[Path], None]) -> Path:
         return store.get_or_compute(self.stage, self.spec(), VERSIONS[self.stage], compute)
+
+    def _threads(self) -> contextlib.AbstractContextManager:
+        """The CPU thread count the unit computes with (its execution's ``cpu_threads``), wherever it runs."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -227,6 +232,9 @@ class TrainUnit(StoredUnit):
             random_init=self.random_init,
         )
 
+    def _threads(self) -> contextlib.AbstractContextManager:
+        return cpu_threads(self.execution.cpu_threads)
+
     def run(self, store: Store) -> Path:
         def compute(out: Path) -> None:
             from safetensors.torch import save_file
@@ -248,7 +256,8 @@ class TrainUnit(StoredUnit):
                              "split_files": [list(entry) for entry in self.data.splits]}}
             (out / "history.json").write_text(json.dumps(info, indent=1))
 
-        return self._get_or_compute(store, compute)
+        with self._threads():
+            return self._get_or_compute(store, compute)
 
     def load(self, store: Store) -> Classifier:
         """The trained model (training it first if the store lacks it), in eval mode on the unit's device."""
@@ -372,8 +381,15 @@ class CraftUnit(StoredUnit):
     def done(self, store: Store) -> bool:
         return store.has(self.stage, self.key()) and all(t.done(store) for t in self.targets)
 
+    def _threads(self) -> contextlib.AbstractContextManager:
+        return self.lead._threads()
+
     def run(self, store: Store) -> Path:
         """Craft and store the perturbations (if the store lacks them) and score every target not yet stored."""
+        with self._threads():
+            return self._run(store)
+
+    def _run(self, store: Store) -> Path:
         scored: dict[str, np.ndarray] = {}
 
         def compute(out: Path) -> None:
@@ -491,11 +507,15 @@ class EvaluateUnit(StoredUnit):
                          perturbation=perturbation, amp=t.execution.amp, channels_last=t.execution.channels_last)
         return scores.astype(np.float32)
 
+    def _threads(self) -> contextlib.AbstractContextManager:
+        return self.target._threads()
+
     def run(self, store: Store) -> Path:
         def compute(out: Path) -> None:
             np.save(out / "scores.npy", self._compute(store))
 
-        return self._get_or_compute(store, compute)
+        with self._threads():
+            return self._get_or_compute(store, compute)
 
     def _compute(self, store: Store) -> np.ndarray:
         if self.craft is None:
@@ -597,7 +617,7 @@ class Study:
         )
         return TrainUnit(model, self.data_spec(model.domain), settings, c.weights_files.get(model.arch) if pretrained
                          else None, c.device, self.data_root(model.domain), c.progress,
-                         Execution(amp=c.amp, compile=c.compile), c.random_init)
+                         Execution(amp=c.amp, compile=c.compile, cpu_threads=c.cpu_threads), c.random_init)
 
     def attack_params(self, attack: str) -> tuple[tuple[str, Any], ...]:
         if attack == "fgsm":

@@ -58,6 +58,9 @@ class Execution:
     # seconds (small data on a GPU) then does not spend a tenth of its time saving, and a kill loses at most this
     # much beyond the epoch under way; 0 saves every epoch
     checkpoint_every_s: float = 30.0
+    # torch CPU threads a study unit computes with (``medadv.device.cpu_threads``; None: torch's default, every core).
+    # Fixed, a unit's numbers do not depend on the machine's core count or on how many units run at once
+    cpu_threads: int | None = None
 
 
 AUGMENT_BY_DOMAIN = {"pathology": "flips", "ophthalmology": "flips", "radiology": "mild"}
