@@ -179,6 +179,7 @@ def test_rendered_pages_show_their_figures_in_chromium(quick_book):
         (["run", "book/t3_pretraining.md", "-p", "n_dev=many"], "n_dev: expected int"),
         (["run", "book/t3_pretraining.md", "-p", "domains=[dermatology]"], "'dermatology' is not allowed"),
         (["run", "book/not_a_page.md"], "is not a notebook of the book"),
+        (["run", "book/t3_pretraining.md", "-w", "0"], "--workers must be at least 1 (got 0)"),
         (["run", "book/t3_pretraining.md", "-p", "archs=[resnet_9000]"], "unknown architecture 'resnet_9000'"),
         (["book", "--profile", "quick", "--only", "nope"], "is not a notebook of the book"),
     ],
