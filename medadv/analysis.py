@@ -339,6 +339,10 @@ def training_choices(cfg: StudyConfig) -> pd.DataFrame:
                                                                               "; the warm-up keeps a random start's "
                                                                               "first full-rate steps from throwing "
                                                                               "it to a constant output")),
+        ("gradient clipping", f"global norm {cfg.grad_clip:g}" if cfg.grad_clip else "none",
+         "scales a step's gradients down to this norm where they exceed it: a spike early in a random start at a "
+         "large learning rate left a model at a constant output, warm-up notwithstanding" if cfg.grad_clip else
+         "off in this profile (grad_clip: 0)"),
         ("learning rate, ImageNet init", f"{cfg.lr_imagenet:g}", "smaller than from random init, so fine-tuning keeps "
                                                                   "the pre-trained features"),
         ("learning rate, random init", f"{cfg.lr_random:g}", "larger: nothing to keep, everything to learn"),

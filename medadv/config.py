@@ -47,7 +47,7 @@ DOMAIN_KEYS = ("dataset", "data_root", "data_options", "split_files", "image_siz
 #: Settings that every page must run with alike (the data and how models are trained): the runner passes them to
 #: every page whether or not its parameters cell names them, so pages share one store's models.
 STUDY_WIDE_KEYS = ("data_root", "data_options", "split_files", "domain_settings", "val_fraction", "random_init",
-                   "epoch_images", "train_noise", "warmup", "lr_imagenet", "lr_random", "batch_size_random", "weight_decay",
+                   "epoch_images", "train_noise", "warmup", "grad_clip", "lr_imagenet", "lr_random", "batch_size_random", "weight_decay",
                    "patience", "weights_files", "amp", "compile", "cpu_threads")
 
 
@@ -89,6 +89,9 @@ class StudyConfig:
     # from random init a full learning rate on the first steps can throw a model to a constant output it never
     # leaves (measured: book/sweeps.yaml); 0: cosine from the first step
     warmup: float = 0.0
+    # the largest global norm of a training step's gradients, larger ones scaled down to it (0: no clipping): with
+    # the warm-up, a random start at a large learning rate can still spike to a constant output (book/sweeps.yaml)
+    grad_clip: float = 0.0
     epoch_images: int | None = None  # images per epoch at least: smaller sets repeat theirs (as many steps as d1)
     copies: int = 2  # independently trained copies per configuration (copy 2 is the "same everything" surrogate)
     # the shared-initialisation control: random-init surrogates of the target's architecture start from the target's
@@ -153,6 +156,9 @@ class StudyConfig:
         if not 0.0 <= self.warmup < 1.0:
             raise ConfigError(f"warmup is the fraction of a training's steps that raise the learning rate, from 0 (none) "
                               f"to below 1, got {self.warmup!r}")
+        if not 0.0 <= self.grad_clip < float("inf"):
+            raise ConfigError(f"grad_clip is the largest gradient norm of a training step, 0 (no clipping) or more, "
+                              f"got {self.grad_clip!r}")
         if self.epoch_images is not None and self.epoch_images < 1:
             raise ConfigError(f"epoch_images must be a positive integer or null (one pass per epoch), got {self.epoch_images}")
         for name in ("image_size", "n_dev", "n_test", "batch_size", "n_boot", "pgd_steps", "copies", "patience",

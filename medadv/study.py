@@ -209,7 +209,7 @@ class TrainUnit(StoredUnit):
 
     def spec(self) -> dict[str, Any]:
         settings = asdict(self.settings)
-        for name in ("noise", "warmup"):
+        for name in ("noise", "warmup", "grad_clip"):
             if not settings[name]:  # off: the keys from before the setting
                 del settings[name]
         spec = {"model": asdict(self.model), "data": self.data.identity(), "settings": settings,
@@ -613,7 +613,7 @@ class Study:
             lr=c.lr_imagenet if pretrained else c.lr_random, weight_decay=c.weight_decay, patience=c.patience,
             augment=AUGMENT_BY_DOMAIN.get(model.domain, "flips"), seed=model_seed(c.seed, model),
             init_seed=model_seed(c.seed, model.init_of) if model.init_of else None, epoch_images=c.epoch_images,
-            noise=c.train_noise, warmup=c.warmup,
+            noise=c.train_noise, warmup=c.warmup, grad_clip=c.grad_clip,
         )
         return TrainUnit(model, self.data_spec(model.domain), settings, c.weights_files.get(model.arch) if pretrained
                          else None, c.device, self.data_root(model.domain), c.progress,

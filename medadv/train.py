@@ -45,6 +45,9 @@ class TrainSettings:
     # fraction of the training's steps over which the learning rate rises linearly from 1% of ``lr``, before the
     # cosine decay (0: cosine from the first step)
     warmup: float = 0.0
+    # the largest global L2 norm of a step's gradients (larger ones are scaled down to it; 0: no clipping): a spike
+    # early in a random start at a large learning rate can otherwise leave a model at a constant output
+    grad_clip: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -278,6 +281,9 @@ def train(
                 loss = criterion(forward(x).float(), y_all[torch.from_numpy(index).to(device)])
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if settings.grad_clip:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones (float16 AMP)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
