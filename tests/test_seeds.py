@@ -129,3 +129,18 @@ def test_warmup_is_in_a_trainings_key_only_where_it_is_on(tmp_path):
     with pytest.raises(ConfigError, match="warmup"):
         StudyConfig(warmup=1.0)
 
+
+
+def test_grad_clip_is_in_a_trainings_key_only_where_it_is_on_and_stated_on_the_methods_page(tmp_path):
+    from medadv.analysis import training_choices
+
+    plain = Study(StudyConfig(store=str(tmp_path), domains=("pathology",), archs=("resnet10t",)))
+    clipped = Study(StudyConfig(store=str(tmp_path), domains=("pathology",), archs=("resnet10t",), grad_clip=1.0))
+    assert "grad_clip" not in plain.train_unit(TARGET).spec()["settings"]
+    assert clipped.train_unit(TARGET).spec()["settings"]["grad_clip"] == 1.0
+    assert clipped.train_unit(TARGET).key() != plain.train_unit(TARGET).key()
+    stated = {cfg.grad_clip: training_choices(cfg).set_index("setting")["this build"] for cfg in (plain.cfg, clipped.cfg)}
+    assert stated[1.0]["gradient clipping"] == "global norm 1" and stated[0.0]["gradient clipping"] == "none"
+    for bad in (-0.5, float("inf")):
+        with pytest.raises(ConfigError, match="grad_clip"):
+            StudyConfig(grad_clip=bad)

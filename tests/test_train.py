@@ -203,3 +203,32 @@ def test_warmup_rises_linearly_from_a_hundredth_then_decays_as_the_cosine():
     assert np.allclose(warm[10:], _rates(90, 0.0))  # after the rise: the cosine over the remaining steps
     assert np.allclose(_rates(100, 0.001), plain)  # under one step of rise: none
 
+
+
+def test_grad_clip_bounds_every_steps_gradient_norm_and_a_large_bound_changes_nothing(monkeypatch):
+    norms: list[float] = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm, *args, **kwargs):
+        parameters = list(parameters)
+        total = real(parameters, max_norm, *args, **kwargs)  # the norm before clipping
+        after = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in parameters]))
+        norms.append((float(total), float(after)))
+        return total
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    train_set, val_set = development_set(SPEC, "d1")
+
+    def fit(grad_clip: float) -> torch.Tensor:
+        model = create_model("resnet10t", "random", 2, seed=4)
+        train(model, train_set, val_set, TrainSettings(epochs=1, batch_size=32, lr=3e-3, seed=4, grad_clip=grad_clip),
+              progress=False)
+        return _weights(model)
+
+    plain = fit(0.0)
+    assert norms == []  # off: never called
+    clipped = fit(0.05)
+    assert len(norms) == -(-len(train_set) // 32) and all(before > 0.05 for before, _ in norms)  # one per step
+    assert all(after == pytest.approx(0.05, rel=1e-4) for _, after in norms)
+    assert not torch.allclose(clipped, plain)
+    assert torch.equal(fit(1e9), plain)  # a bound no step reaches: the same training, bit for bit
