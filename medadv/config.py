@@ -47,8 +47,8 @@ DOMAIN_KEYS = ("dataset", "data_root", "data_options", "split_files", "image_siz
 #: Settings that every page must run with alike (the data and how models are trained): the runner passes them to
 #: every page whether or not its parameters cell names them, so pages share one store's models.
 STUDY_WIDE_KEYS = ("data_root", "data_options", "split_files", "domain_settings", "val_fraction", "random_init",
-                   "epoch_images", "train_noise", "warmup", "grad_clip", "lr_imagenet", "lr_random", "batch_size_random", "weight_decay",
-                   "patience", "weights_files", "amp", "compile", "cpu_threads")
+                   "epoch_images", "train_noise", "warmup", "grad_clip", "lr_imagenet", "lr_random", "batch_size_random",
+                   "weight_decay", "patience", "weights_files", "amp", "compile", "cpu_threads")
 
 
 @dataclass(frozen=True)
