@@ -104,7 +104,8 @@ def run_units(
     its own process (spawned once for all stages; a unit's threads are its ``cpu_threads``). ``executor="slurm"``
     submits one job array per stage with ``slurm`` options (logs under ``log_dir``, default
     ``<store.root>/slurm-logs``), each task running a chunk of units, and waits for it; the units of a task killed
-    by Slurm (time limit, scancel) that had not finished are reported like failures. Calling again with the same units computes only what is missing.
+    by Slurm (time limit, scancel) that had not finished are reported like failures. Calling again with the same
+    units computes only what is missing.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
