@@ -174,6 +174,12 @@ def executed_path(source: Path) -> Path:
     return executed_dir() / source.relative_to(book_root(source.parent)).with_suffix(".ipynb")
 
 
+def page_overrides(source: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The book-wide ``-p`` overrides that ``source`` takes: those it declares (study-wide keys included)."""
+    names = parameter_names(declared_parameters(source))
+    return {k: v for k, v in overrides.items() if k in names}
+
+
 def _executed_stamp(source: Path, output: Path) -> str | None:
     """The stamp of the page's last successful execution at ``output`` (None: never executed, or no results)."""
     if not (output.is_file() and (results_dir() / f"{source.stem}.csv").is_file()):
@@ -301,13 +307,12 @@ def run_pages(sources: Iterable[Path], *, profile: str, overrides: dict[str, Any
     page stops the pages not yet started; the running ones finish (their results stay valid) before the error.
     """
     overrides = overrides or {}
-    work = [(source, {k: v for k, v in overrides.items() if k in parameter_names(declared_parameters(source))})
-            for source in sources]
+    work = [(source, page_overrides(source, overrides)) for source in sources]
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1 (got {jobs})")
     if jobs == 1 or len(work) <= 1:
-        for source, page_overrides in work:
-            yield run_notebook(source, profile=profile, overrides=page_overrides, force=force, log_output=log_output)
+        for source, own in work:
+            yield run_notebook(source, profile=profile, overrides=own, force=force, log_output=log_output)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -315,8 +320,8 @@ def run_pages(sources: Iterable[Path], *, profile: str, overrides: dict[str, Any
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_limit_threads,
                              initargs=(threads,)) as pool:
-        futures = [pool.submit(run_notebook, source, profile=profile, overrides=page_overrides, force=force,
-                               log_output=log_output) for source, page_overrides in work]
+        futures = [pool.submit(run_notebook, source, profile=profile, overrides=own, force=force,
+                               log_output=log_output) for source, own in work]
         try:
             for future in as_completed(futures):
                 yield future.result()
@@ -439,8 +444,7 @@ def plan_units(sources: Iterable[Path], profile: str, overrides: dict[str, Any],
     for source in sources:
         if source.stem not in PAGES:  # a page that measures nothing
             continue
-        names = parameter_names(declared_parameters(source))
-        cfg = page_config(source, profile, {k: v for k, v in overrides.items() if k in names})
+        cfg = page_config(source, profile, page_overrides(source, overrides))
         cfg = cfg.replace(keep_perturbations=keep)
         if here:
             check_device_available(cfg.device)

@@ -152,7 +152,7 @@ def _run(args: argparse.Namespace) -> int:
 def _book(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from medadv.book import build_html, default_jobs, is_current, run_pages
+    from medadv.book import build_html, default_jobs, is_current, page_overrides, run_pages
     from medadv.config import parse_overrides
 
     overrides = parse_overrides(args.param)
@@ -161,7 +161,8 @@ def _book(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     # the units of the pages that will execute first, several at once (--workers) or on Slurm; the pages then read
     # them from the store
-    stale = [page for page in pages if args.force or not is_current(page, args.profile, overrides)]
+    stale = [page for page in pages
+             if args.force or not is_current(page, args.profile, page_overrides(page, overrides))]
     _compute_units(stale, args.profile, overrides, args.executor, args.slurm, args.workers)
     bar = tqdm(total=len(pages), desc=f"book ({args.profile}, {jobs} at a time)", unit="page")
     for result in run_pages(pages, profile=args.profile, overrides=overrides, jobs=jobs, force=args.force,
@@ -180,8 +181,8 @@ def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: s
                    workers: int | None = None) -> bool:
     """Plan every unit of the pages and run them stage by stage; True when none failed. ``workers`` (local runs):
     units at once, by default ``default_workers`` of the pages' ``cpu_threads`` and device."""
-    from medadv.book import declared_parameters, page_config, plan_units
-    from medadv.config import parameter_names, parse_overrides
+    from medadv.book import page_config, page_overrides, plan_units
+    from medadv.config import parse_overrides
     from medadv.grid import default_workers, run_units
     from medadv.slurm import SlurmOptions
     from medadv.store import Store
@@ -191,8 +192,7 @@ def _compute_units(pages: list[Path], profile: str, overrides: dict, executor: s
         raise ConfigError(f"--workers must be at least 1 (got {workers})")
     options = SlurmOptions.from_params(parse_overrides(slurm)) if executor == "slurm" else None
     if workers is None and pages:  # cpu_threads and device are study-wide: every page runs with the same
-        declared = parameter_names(declared_parameters(pages[0]))
-        cfg = page_config(pages[0], profile, {k: v for k, v in overrides.items() if k in declared})
+        cfg = page_config(pages[0], profile, page_overrides(pages[0], overrides))
         workers = default_workers(cfg.cpu_threads, cfg.device)
     ok = True
     for root, units in plan_units(pages, profile, overrides, here=executor == "local").items():
