@@ -339,7 +339,7 @@ def training_choices(cfg: StudyConfig) -> pd.DataFrame:
                                                                               "; the warm-up keeps a random start's "
                                                                               "first full-rate steps from throwing "
                                                                               "it to a constant output")),
-        ("gradient clipping", f"global norm {cfg.grad_clip:g}" if cfg.grad_clip else "none",
+        ("gradient clipping", cfg.stated_grad_clip(),
          "scales a step's gradients down to this norm where they exceed it: a spike early in a random start at a "
          "large learning rate left a model at a constant output, warm-up notwithstanding" if cfg.grad_clip else
          "not clipped (grad_clip: 0): at norm 1 clipping acts on nearly every step of a random start (median norm "

@@ -187,10 +187,11 @@ def _executed_stamp(source: Path, output: Path) -> str | None:
     return json.loads(output.read_text()).get("metadata", {}).get("medadv", {}).get("stamp")
 
 
-def is_current(source: Path, profile: str, overrides: dict[str, Any] | None = None) -> bool:
-    """Whether ``run_notebook`` would skip the page: executed with these parameters and this library already."""
+def is_current(source: Path, profile: str, overrides: dict[str, Any] | None = None, output: Path | None = None) -> bool:
+    """Whether ``run_notebook`` (with the same ``output``) would skip the page: executed with these parameters and
+    this library already."""
     params, _ = _validated_parameters(source, profile, overrides or {})
-    return _executed_stamp(source, executed_path(source)) == stamp(source, params, profile)
+    return _executed_stamp(source, output or executed_path(source)) == stamp(source, params, profile)
 
 
 def run_notebook(source: Path, *, profile: str = "quick", overrides: dict[str, Any] | None = None,

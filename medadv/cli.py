@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
 
     source = resolve_notebook(args.notebook)
     overrides = parse_overrides(args.param)
-    if args.force or not is_current(source, args.profile, overrides):
+    if args.force or not is_current(source, args.profile, overrides, args.output):
         _compute_units([source], args.profile, overrides, "local", [], args.workers)
     result = run_notebook(source, profile=args.profile, overrides=overrides, output=args.output,
                           force=args.force, log_output=args.log_output)

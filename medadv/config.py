@@ -250,6 +250,10 @@ class StudyConfig:
             return "cosine decay over all steps"
         return f"linear warm-up from 1% over the first {self.warmup:.0%} of steps, then cosine decay"
 
+    def stated_grad_clip(self) -> str:
+        """Gradient clipping as the methods pages state it (``medadv.train.train`` runs it)."""
+        return f"global norm {self.grad_clip:g}" if self.grad_clip else "none"
+
     @classmethod
     def keys(cls) -> set[str]:
         return {f.name for f in fields(cls)}

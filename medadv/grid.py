@@ -172,19 +172,33 @@ def _split(units: Iterable[Unit], store: Store) -> tuple[dict[str, list[Unit]], 
     return todo, skipped
 
 
+def _attempt(unit: Unit, store: Store) -> str:
+    """Run one unit: "" when it finished, else its traceback. A failing unit must not stop the grid (the caller
+    reports it and goes on); KeyboardInterrupt still does."""
+    try:
+        _run_checked(unit, store)
+    except Exception:
+        return traceback.format_exc()
+    return ""
+
+
+def _record(unit: Unit, error: str, report: GridReport, say: Callable[[str], None]) -> None:
+    """A unit's outcome in ``report``; a failure is also said, by the last line of its error."""
+    if error:
+        report.failed.append((unit.key(), unit.describe(), error))
+        say(f"FAILED {unit.describe()}: {error.strip().splitlines()[-1]}")
+    else:
+        report.done.append(unit.key())
+
+
 def _run_local(units: Sequence[Unit], store: Store, report: GridReport, bar: tqdm,
                say: Callable[[str], None]) -> None:
     failed = 0
     for unit in units:
         bar.set_postfix_str(f"failed {failed}, running: {unit.describe()}", refresh=False)
-        try:
-            _run_checked(unit, store)
-        except Exception:  # a failing unit must not stop the grid; KeyboardInterrupt still does
-            failed += 1
-            report.failed.append((unit.key(), unit.describe(), traceback.format_exc()))
-            say(f"FAILED {unit.describe()}: {traceback.format_exc().strip().splitlines()[-1]}")
-        else:
-            report.done.append(unit.key())
+        error = _attempt(unit, store)
+        failed += bool(error)
+        _record(unit, error, report, say)
         bar.update(1)
 
 
@@ -204,12 +218,8 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _run_in_worker(unit: Unit, root: str) -> str:
-    """A worker's body for one unit: "" when it finished, else its traceback (the unit's own error, in full)."""
-    try:
-        _run_checked(unit, Store(root))
-    except Exception:  # reported by the parent; the worker goes on with the next unit
-        return traceback.format_exc()
-    return ""
+    """A worker's body for one unit (:func:`_attempt` on the store at ``root``); the parent records the outcome."""
+    return _attempt(unit, Store(root))
 
 
 def _run_pool(pool: ProcessPoolExecutor, units: Sequence[Unit], store: Store, report: GridReport, bar: tqdm,
@@ -226,12 +236,8 @@ def _run_pool(pool: ProcessPoolExecutor, units: Sequence[Unit], store: Store, re
             except BrokenProcessPool:
                 error = ("a worker process died before this unit finished (killed, or out of memory: try fewer "
                          "--workers)\n")
-            if error:
-                failed += 1
-                report.failed.append((unit.key(), unit.describe(), error))
-                say(f"FAILED {unit.describe()}: {error.strip().splitlines()[-1]}")
-            else:
-                report.done.append(unit.key())
+            failed += bool(error)
+            _record(unit, error, report, say)
             bar.set_postfix_str(f"failed {failed}", refresh=False)
             bar.update(1)
     finally:

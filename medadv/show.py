@@ -423,8 +423,8 @@ def methods_facts(cfg: StudyConfig, differences: pd.DataFrame, choices: pd.DataF
                      or "no ImageNet-initialised models",
         "m_epochs_imagenet": cfg.epochs_imagenet, "m_epochs_random": cfg.epochs_random,
         "m_lr_imagenet": f"{cfg.lr_imagenet:g}", "m_lr_random": f"{cfg.lr_random:g}", "m_wd": f"{cfg.weight_decay:g}",
-        "m_schedule": cfg.stated_schedule() + (f", gradients clipped to global norm {cfg.grad_clip:g}"
-                                               if cfg.grad_clip else ""),
+        "m_schedule": cfg.stated_schedule() + (f", gradients clipped to {cfg.stated_grad_clip()}" if cfg.grad_clip
+                                               else ""),
         "m_batch": cfg.stated_batch_size(), "m_patience": cfg.patience,
         "m_augment": "; ".join(f"{d}: {AUGMENT_BY_DOMAIN.get(d, 'flips')}" for d in cfg.domains),
         "m_attacks": ", ".join(a.upper() for a in cfg.attacks), "m_eps": f"{cfg.eps:g}",
