@@ -12,15 +12,15 @@ from medadv.data.synthetic import generate
 
 # sha256 of images, labels and patients of generate(domain, n, size, seed=seed, source=source)
 DIGESTS = {
-    "ophthalmology-130-32-0-a": "8528f5bb08d9f49c2136a9ac37df4bc7047adddcb892d78b95f0661e27eca278",
-    "ophthalmology-20-48-3-b": "6d661f20fff9fcab5e362b31cc44884203662a49986cbac6918d4576c04bbd15",
-    "ophthalmology-7-17-11-c": "3326423fa1468bc9e2ba57ecaf5a04b8b724058349757835358ff5bbe9df9849",
+    "ophthalmology-130-32-0-a": "0c1af0582997cc8150998f669769341fc7b6e0023d81a02abe613d98ea453f56",
+    "ophthalmology-20-48-3-b": "15d47a00a8b7ebdf6b2f6d8a854c7af192e3e88025c73bbb642d16db958b6622",
+    "ophthalmology-7-17-11-c": "81a17e5f789c98fcc8052c02119a864d127d6e61bebf5953ff828d9cab7e0e49",
     "radiology-130-32-0-a": "7cd4b818a0a33c6c2d863e94b7a9c7b369b94162b0713c1a516ee3086ce28688",
     "radiology-20-48-3-b": "dfb4626ecb3c2fbaec99c9f79f68e6ad8c40a078fd78d69536a42f92fc340bbc",
     "radiology-7-17-11-c": "41ece02d63ad6bb252a37595020e63548b5ed516b395c67d3ba41d42edfaab0d",
-    "pathology-130-32-0-a": "f80271fb24469bec139cb1f6658f16afe7406afd0fe86f3720bcd04498096783",
-    "pathology-20-48-3-b": "8544fba8305bcb01e4834c3973015a87d8e3798d0fc66a02754fe313d5f7ec22",
-    "pathology-7-17-11-c": "2db21b27eb0cff158104d7d631deb2d1b0ab7662f51c3736d999fff2e88bc7eb",
+    "pathology-130-32-0-a": "7d1406527c3f081651953bc62173887befa44771a513dbc81b33161d8b58e032",
+    "pathology-20-48-3-b": "596526378c0982d5fc911615ce247a9941eac0912b08dfe37a4a209cda84d6cd",
+    "pathology-7-17-11-c": "2de589cece39bec3730a75fee5688ea0f20b9171a299a4773f97a82a747ad1fd",
 }
 
 

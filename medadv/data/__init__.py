@@ -44,12 +44,15 @@ class DataSpec:
     def identity(self) -> dict[str, Any]:
         """What the images depend on, for store keys: not the loader options that only say how fast or where decoded
         images are kept (``HOW_OPTIONS``), the split files by content, not by where they lie; without split files the
-        key is the one it was before they existed (stores stay valid)."""
+        key is the one it was before they existed (stores stay valid); a generated set's key holds its generator's
+        ``VERSION``."""
         values = asdict(self)
         values["options"] = tuple((k, v) for k, v in self.options if k not in HOW_OPTIONS)
         values["splits"] = [(name, part, sha) for name, part, _, sha in self.splits]
         if not self.splits:
             del values["splits"]
+        if entry(self.dataset).generated:  # a changed generator must not reuse what was computed on its old images
+            values["generator_version"] = importlib.import_module(f"medadv.data.{entry(self.dataset).module}").VERSION
         return values
 
 

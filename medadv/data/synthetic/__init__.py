@@ -44,7 +44,7 @@ from medadv.store import atomic_write_bytes
 _DOMAIN: dict[str, ModuleType] = {"ophthalmology": ophthalmology, "radiology": radiology, "pathology": pathology}
 DOMAINS: tuple[str, ...] = tuple(_DOMAIN)
 SOURCES: tuple[str, ...] = ("a", "b", "c")
-VERSION = 1  # bump when the images change, so caches are not reused
+VERSION = 2  # bump when the images change, so caches and stored models are not reused (2: per-image variation)
 DEFAULT_SEP: dict[str, float] = {domain: module.SEP for domain, module in _DOMAIN.items()}
 RADIOLOGY_LABELS: tuple[str, ...] = radiology.LABELS
 IMAGES_PER_PATIENT = (2, 4)  # fewest and most images of one patient (eyes, visits, patches of one slide)

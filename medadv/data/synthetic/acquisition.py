@@ -30,10 +30,18 @@ class Source:
     stain_h: tuple[float, float, float] = (0.65, 0.70, 0.29)
     stain_e: tuple[float, float, float] = (0.07, 0.99, 0.11)
     stain_scale: tuple[float, float] = (1.0, 1.0)
+    # how much one image differs from the next of the same site (sd of log gains): a photo's exposure and colour
+    # balance (flash, pupil, media opacity), a slide's stain vectors and stain amounts (staining time, thickness)
+    exposure: float = 0.0
+    white_balance: float = 0.0
+    stain_jitter: tuple[float, float] = (0.04, 0.2)
 
 
 def finish(img: np.ndarray, src: Source, d: Draw, size: int) -> np.ndarray:
-    """Sensor noise and optics blur of a source, then uint8."""
+    """The image's own exposure and colour balance, sensor noise and optics blur of a source, then uint8."""
+    if src.exposure or src.white_balance:  # drawn only where the site has them, so other images stay as they were
+        gain = np.exp(src.exposure * d.normal()[:, None] + src.white_balance * d.normal(img.shape[-1]))
+        img = img * gain[:, None, None, :].astype(np.float32)
     img = img + (src.noise * d.normal(size, size)[..., None]).astype(np.float32)
     if src.blur > 0:
         img = ndimage.gaussian_filter(img, sigma=(0, src.blur * size / 2, src.blur * size / 2, 0), mode="nearest")
